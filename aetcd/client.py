@@ -1,0 +1,97 @@
+"""The Client: lifecycle plus the composition of the per-service facades."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from ._channel import State, Transport
+from .config import (
+    DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_TXN_OPS,
+    DEFAULT_TIMEOUT,
+    TLS,
+    ClientConfig,
+)
+from .kv import KV
+
+__all__ = ["Client"]
+
+
+class Client(KV):
+    """An asyncio client for one etcd cluster.
+
+    ``endpoints`` is one address or a list (``host:port``, ``http://host:port``
+    or ``https://host:port``; https means TLS with the system roots unless
+    ``tls=`` says otherwise). ``timeout`` is the default deadline of every call
+    in seconds (``math.inf``: none). ``username``/``password`` turn on etcd auth;
+    the token is refreshed automatically. ``max_txn_ops`` and
+    ``max_request_bytes`` mirror the server's limits so oversize requests fail
+    locally; raise them if your server's flags do.
+
+    Use it as ``async with aetcd.Client(...) as client:``, or call methods
+    directly (the connection opens on first use) and ``await client.close()``.
+    One client holds one gRPC channel; share it between tasks. It cannot be used
+    across ``fork()``.
+    """
+
+    def __init__(
+        self,
+        endpoints: str | Sequence[str] = "127.0.0.1:2379",
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        tls: TLS | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        keepalive_time: float = 10.0,
+        keepalive_timeout: float = 5.0,
+    ) -> None:
+        self.config = ClientConfig.build(
+            endpoints,
+            username=username,
+            password=password,
+            tls=tls,
+            timeout=timeout,
+            max_txn_ops=max_txn_ops,
+            max_request_bytes=max_request_bytes,
+            keepalive_time=keepalive_time,
+            keepalive_timeout=keepalive_timeout,
+        )
+        self._t = Transport(self.config)
+
+    def __repr__(self) -> str:
+        eps = [e.address for e in self.config.endpoints]
+        return f"<aetcd.Client endpoints={eps} state={self._t.state.value}>"
+
+    @property
+    def endpoints(self) -> list[str]:
+        """The configured endpoint addresses."""
+        return [e.address for e in self.config.endpoints]
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._t.state is State.CLOSED
+
+    async def connect(self) -> None:
+        """Open the channel (and authenticate) now instead of on first use."""
+        await self._t.open()
+
+    async def close(self) -> None:
+        """Close the connection. Later calls raise :class:`aetcd.ClientClosedError`."""
+        await self._t.close()
+
+    async def __aenter__(self) -> Self:
+        await self._t.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

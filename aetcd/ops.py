@@ -1,0 +1,443 @@
+"""Requests as immutable values: :class:`Op` (get/put/delete/txn) and :class:`Compare`.
+
+Building an ``Op`` validates and normalises its arguments once, so a bad call
+fails before any I/O and a good one is sent as is. ``Client.get/put/delete/txn``
+are thin wrappers that build an ``Op`` and run it through one execution path;
+the same values nest inside transactions::
+
+    from aetcd import Compare, Op
+    await client.txn(
+        compare=[Compare.create_revision("lock") == 0],
+        success=[Op.put("lock", "me")],
+        failure=[Op.get("lock")],
+    )
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, cast
+
+from ._keys import FROM_KEY, INT64_MAX, prefix_range_end, to_bytes, to_int, to_key
+from ._pb import rpc_pb2
+from .errors import InvalidArgumentError
+from .types import SortOrder, SortTarget
+
+__all__ = ["Compare", "CompareResult", "CompareTarget", "Op", "OpKind"]
+
+
+class HasLeaseId(Protocol):
+    """Anything with an integer lease ``id`` (e.g. :class:`aetcd.Lease`)."""
+
+    @property
+    def id(self) -> int: ...
+
+
+LeaseLike = int | HasLeaseId
+
+
+def lease_id(value: object, name: str = "lease") -> int:
+    """A lease argument as its id: a plain ``int`` or an object with an int ``.id``."""
+    if type(value) is int:
+        lid = value
+    elif isinstance(value, bool):
+        raise TypeError(f"{name} must be a Lease or an int lease id, not bool")
+    else:
+        lid_obj = getattr(value, "id", None)
+        if type(lid_obj) is not int:
+            raise TypeError(
+                f"{name} must be a Lease or an int lease id, not {type(value).__name__}"
+            )
+        lid = lid_obj
+    if lid < 0 or lid > INT64_MAX:
+        raise InvalidArgumentError(f"{name} id must be between 0 and 2**63-1, got {lid}")
+    return lid
+
+
+def _flag(value: object, name: str) -> bool:
+    if type(value) is not bool:
+        raise TypeError(f"{name} must be bool, not {type(value).__name__}")
+    return value
+
+
+def key_range(
+    key: object,
+    prefix: bool,
+    range_end: object,
+    from_key: bool,
+) -> tuple[bytes, bytes]:
+    """Normalise a key plus its range options into (key, range_end) bytes.
+
+    An empty key is only allowed with ``prefix=True`` or ``from_key=True``, where
+    it means "every key" (etcd's ``key=range_end=b"\\0"``).
+    """
+    if prefix is not False:
+        _flag(prefix, "prefix")
+    if from_key is not False:
+        _flag(from_key, "from_key")
+    if range_end is None:
+        if prefix:
+            if from_key:
+                raise InvalidArgumentError("prefix and from_key are mutually exclusive")
+            k = to_bytes(key, "key")
+            if not k:
+                return FROM_KEY, FROM_KEY
+            return k, prefix_range_end(k)
+        if from_key:
+            k = to_bytes(key, "key")
+            return (k or FROM_KEY), FROM_KEY
+        return to_key(key), b""
+    if prefix or from_key:
+        raise InvalidArgumentError("range_end cannot be combined with prefix or from_key")
+    return to_key(key), to_bytes(range_end, "range_end")
+
+
+class OpKind(enum.Enum):
+    """Which request an :class:`Op` carries."""
+
+    GET = "get"
+    PUT = "put"
+    DELETE = "delete"
+    TXN = "txn"
+
+
+_SORT_ORDERS: Final = frozenset(int(x) for x in SortOrder)
+_SORT_TARGETS: Final = frozenset(int(x) for x in SortTarget)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Op:
+    """One request: build it with :meth:`get`, :meth:`put`, :meth:`delete` or :meth:`txn`.
+
+    An ``Op`` is immutable and can be reused or shared between tasks.
+    """
+
+    kind: OpKind
+    request: Any  # the protobuf request; private to aetcd, never mutated
+    key: bytes = b""
+
+    def __repr__(self) -> str:
+        if self.kind is OpKind.TXN:
+            return "Op.txn(...)"
+        return f"Op.{self.kind.value}({self.key!r})"
+
+    @staticmethod
+    def get(
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        limit: int = 0,
+        revision: int = 0,
+        sort_order: SortOrder | None = None,
+        sort_target: SortTarget | None = None,
+        serializable: bool = False,
+        keys_only: bool = False,
+        count_only: bool = False,
+        min_mod_revision: int = 0,
+        max_mod_revision: int = 0,
+        min_create_revision: int = 0,
+        max_create_revision: int = 0,
+    ) -> Op:
+        """A range read; see :meth:`aetcd.Client.get` for the options."""
+        k, end = key_range(key, prefix, range_end, from_key)
+        req = rpc_pb2.RangeRequest(key=k, range_end=end)
+        if limit != 0 or type(limit) is not int:
+            req.limit = to_int(limit, "limit")
+        if revision != 0 or type(revision) is not int:
+            req.revision = to_int(revision, "revision")
+        if sort_order is not None:
+            req.sort_order = _enum(sort_order, _SORT_ORDERS, "sort_order")
+        if sort_target is not None:
+            req.sort_target = _enum(sort_target, _SORT_TARGETS, "sort_target")
+            if sort_order is None:
+                req.sort_order = _enum(SortOrder.ASCEND, _SORT_ORDERS, "sort_order")
+        if serializable is not False:
+            req.serializable = _flag(serializable, "serializable")
+        if keys_only is not False:
+            req.keys_only = _flag(keys_only, "keys_only")
+        if count_only is not False:
+            req.count_only = _flag(count_only, "count_only")
+        for name, value in (
+            ("min_mod_revision", min_mod_revision),
+            ("max_mod_revision", max_mod_revision),
+            ("min_create_revision", min_create_revision),
+            ("max_create_revision", max_create_revision),
+        ):
+            if value != 0 or type(value) is not int:
+                setattr(req, name, to_int(value, name))
+        return Op(OpKind.GET, req, k)
+
+    @staticmethod
+    def put(
+        key: str | bytes,
+        value: str | bytes = b"",
+        *,
+        lease: LeaseLike | None = None,
+        prev_kv: bool = False,
+        ignore_value: bool = False,
+        ignore_lease: bool = False,
+    ) -> Op:
+        """A write of *value* under *key*; see :meth:`aetcd.Client.put`."""
+        k = to_key(key)
+        v = to_bytes(value, "value")
+        req = rpc_pb2.PutRequest(key=k, value=v)
+        if lease is not None:
+            req.lease = lease_id(lease)
+        if prev_kv is not False:
+            req.prev_kv = _flag(prev_kv, "prev_kv")
+        if ignore_value is not False:
+            if _flag(ignore_value, "ignore_value") and v:
+                raise InvalidArgumentError("a value cannot be given with ignore_value=True")
+            req.ignore_value = ignore_value
+        if ignore_lease is not False:
+            if _flag(ignore_lease, "ignore_lease") and lease is not None:
+                raise InvalidArgumentError("a lease cannot be given with ignore_lease=True")
+            req.ignore_lease = ignore_lease
+        return Op(OpKind.PUT, req, k)
+
+    @staticmethod
+    def delete(
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        prev_kv: bool = False,
+    ) -> Op:
+        """A delete of one key or a range; see :meth:`aetcd.Client.delete`."""
+        k, end = key_range(key, prefix, range_end, from_key)
+        req = rpc_pb2.DeleteRangeRequest(key=k, range_end=end)
+        if prev_kv is not False:
+            req.prev_kv = _flag(prev_kv, "prev_kv")
+        return Op(OpKind.DELETE, req, k)
+
+    @staticmethod
+    def txn(
+        compare: Iterable[Compare] = (),
+        success: Iterable[Op] = (),
+        failure: Iterable[Op] = (),
+    ) -> Op:
+        """A transaction: if every compare holds run *success*, else *failure*.
+
+        It may be nested inside another txn's branches.
+        """
+        cmps = _items(compare, Compare, "compare")
+        ok = _items(success, Op, "success")
+        ko = _items(failure, Op, "failure")
+        req = rpc_pb2.TxnRequest(
+            compare=[c.to_pb() for c in cmps],
+            success=[o.to_request_op() for o in ok],
+            failure=[o.to_request_op() for o in ko],
+        )
+        return Op(OpKind.TXN, req)
+
+    @property
+    def is_write(self) -> bool:
+        """Whether running this op may change the store."""
+        if self.kind is OpKind.GET:
+            return False
+        if self.kind is OpKind.TXN:
+            return txn_has_writes(self.request)
+        return True
+
+    def to_request_op(self) -> rpc_pb2.RequestOp:
+        """This op as a txn branch entry."""
+        kind = self.kind
+        if kind is OpKind.GET:
+            return rpc_pb2.RequestOp(request_range=self.request)
+        if kind is OpKind.PUT:
+            return rpc_pb2.RequestOp(request_put=self.request)
+        if kind is OpKind.DELETE:
+            return rpc_pb2.RequestOp(request_delete_range=self.request)
+        return rpc_pb2.RequestOp(request_txn=self.request)
+
+
+def txn_has_writes(req: rpc_pb2.TxnRequest) -> bool:
+    """Whether any branch of a txn (nested ones included) writes."""
+    for branch in (req.success, req.failure):
+        for op in branch:
+            which = op.WhichOneof("request")
+            if which in ("request_put", "request_delete_range"):
+                return True
+            if which == "request_txn" and txn_has_writes(op.request_txn):
+                return True
+    return False
+
+
+def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
+    """Apply etcd's ``--max-txn-ops`` rule locally (server ``checkTxnRequest``).
+
+    A level may have at most *max_ops* compares and at most *max_ops* ops per
+    branch; a nested txn gets what its parent level left of the budget.
+    """
+    used = max(len(req.compare), len(req.success), len(req.failure))
+    if used > max_ops:
+        from .errors import TooManyOpsError
+
+        raise TooManyOpsError(
+            f"txn has {used} operations at one level, more than max_txn_ops={max_ops}"
+        )
+    for branch in (req.success, req.failure):
+        for op in branch:
+            if op.WhichOneof("request") == "request_txn":
+                check_txn_ops(op.request_txn, max_ops - used)
+
+
+def _items(values: Iterable[Any], cls: type, name: str) -> list[Any]:
+    if isinstance(values, str | bytes | cls):
+        raise TypeError(f"{name} must be a list of {cls.__name__}, not a single value")
+    out = list(values)
+    for item in out:
+        if not isinstance(item, cls):
+            raise TypeError(
+                f"{name} must hold {cls.__name__} values, not {type(item).__name__}"
+            )
+    return out
+
+
+def _enum(value: object, allowed: frozenset[int], name: str) -> Any:
+    """Check an enum option; returns it as the protobuf enum value (a plain int)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an enum member, not {type(value).__name__}")
+    if int(value) not in allowed:
+        raise InvalidArgumentError(f"{name} {value!r} is not a valid choice")
+    return int(value)
+
+
+# -- compares ------------------------------------------------------------------
+
+
+class CompareTarget(enum.IntEnum):
+    """What a :class:`Compare` looks at (etcd ``Compare.CompareTarget``)."""
+
+    VERSION = 0
+    CREATE = 1
+    MOD = 2
+    VALUE = 3
+    LEASE = 4
+
+
+class CompareResult(enum.IntEnum):
+    """The relation a :class:`Compare` checks (etcd ``Compare.CompareResult``)."""
+
+    EQUAL = 0
+    GREATER = 1
+    LESS = 2
+    NOT_EQUAL = 3
+
+
+_TARGET_FIELD: Final = {
+    CompareTarget.VERSION: "version",
+    CompareTarget.CREATE: "create_revision",
+    CompareTarget.MOD: "mod_revision",
+    CompareTarget.VALUE: "value",
+    CompareTarget.LEASE: "lease",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """One condition of a txn, e.g. ``Compare.version("k") == 0``.
+
+    Build it with :meth:`value`, :meth:`version`, :meth:`create_revision`,
+    :meth:`mod_revision` or :meth:`lease`, then one of ``==``, ``!=``, ``<``,
+    ``>``. With ``prefix=True`` or ``range_end=`` the condition must hold for
+    every key of the range.
+    """
+
+    target: CompareTarget
+    result: CompareResult
+    key: bytes
+    operand: bytes | int
+    range_end: bytes = b""
+
+    @staticmethod
+    def value(
+        key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
+    ) -> CompareOperand:
+        """Compare the value of *key* (with ``bytes`` or ``str``)."""
+        return CompareOperand(CompareTarget.VALUE, key, prefix, range_end)
+
+    @staticmethod
+    def version(
+        key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
+    ) -> CompareOperand:
+        """Compare the version of *key* (0 when it does not exist)."""
+        return CompareOperand(CompareTarget.VERSION, key, prefix, range_end)
+
+    @staticmethod
+    def create_revision(
+        key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
+    ) -> CompareOperand:
+        """Compare the create revision of *key* (0 when it does not exist)."""
+        return CompareOperand(CompareTarget.CREATE, key, prefix, range_end)
+
+    @staticmethod
+    def mod_revision(
+        key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
+    ) -> CompareOperand:
+        """Compare the last modification revision of *key*."""
+        return CompareOperand(CompareTarget.MOD, key, prefix, range_end)
+
+    @staticmethod
+    def lease(
+        key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
+    ) -> CompareOperand:
+        """Compare the lease id attached to *key* (0: none)."""
+        return CompareOperand(CompareTarget.LEASE, key, prefix, range_end)
+
+    def to_pb(self) -> rpc_pb2.Compare:
+        """This compare as the wire message."""
+        pb = rpc_pb2.Compare(
+            result=cast(Any, int(self.result)),
+            target=cast(Any, int(self.target)),
+            key=self.key,
+            range_end=self.range_end,
+        )
+        setattr(pb, _TARGET_FIELD[self.target], self.operand)
+        return pb
+
+
+class CompareOperand:
+    """The left side of a compare; ``==``, ``!=``, ``<`` and ``>`` give a :class:`Compare`."""
+
+    __slots__ = ("_end", "_key", "_target")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        target: CompareTarget,
+        key: object,
+        prefix: bool,
+        range_end: object,
+    ) -> None:
+        self._target = target
+        self._key, self._end = key_range(key, prefix, range_end, False)
+
+    def _make(self, result: CompareResult, other: object) -> Compare:
+        if self._target is CompareTarget.VALUE:
+            operand: bytes | int = to_bytes(other, "compare value")
+        elif self._target is CompareTarget.LEASE:
+            operand = lease_id(other, "compare lease")
+        else:
+            operand = to_int(other, f"compare {_TARGET_FIELD[self._target]}")
+        return Compare(self._target, result, self._key, operand, self._end)
+
+    def __eq__(self, other: object) -> Compare:  # type: ignore[override]
+        return self._make(CompareResult.EQUAL, other)
+
+    def __ne__(self, other: object) -> Compare:  # type: ignore[override]
+        return self._make(CompareResult.NOT_EQUAL, other)
+
+    def __lt__(self, other: object) -> Compare:
+        return self._make(CompareResult.LESS, other)
+
+    def __gt__(self, other: object) -> Compare:
+        return self._make(CompareResult.GREATER, other)
+
+    def __repr__(self) -> str:
+        return f"Compare.{_TARGET_FIELD[self._target]}({self._key!r})"

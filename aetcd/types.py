@@ -1,0 +1,196 @@
+"""Typed, immutable results. Protobuf messages never leave the library.
+
+Every result carries the :class:`ResponseHeader` of the response it came from;
+``header.revision`` is the store revision the call observed (for writes: the
+revision the write created).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+if TYPE_CHECKING:
+    from ._pb import kv_pb2, rpc_pb2
+
+
+class SortOrder(enum.IntEnum):
+    """Order of a range result (etcd ``RangeRequest.SortOrder``)."""
+
+    NONE = 0
+    ASCEND = 1
+    DESCEND = 2
+
+
+class SortTarget(enum.IntEnum):
+    """Field a range result is sorted by (etcd ``RangeRequest.SortTarget``)."""
+
+    KEY = 0
+    VERSION = 1
+    CREATE = 2
+    MOD = 3
+    VALUE = 4
+
+
+class EventType(enum.IntEnum):
+    """Kind of a watch event (etcd ``mvccpb.Event.EventType``)."""
+
+    PUT = 0
+    DELETE = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHeader:
+    """Which member answered, and the store revision and raft term it saw."""
+
+    cluster_id: int
+    member_id: int
+    revision: int
+    raft_term: int
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.ResponseHeader) -> ResponseHeader:
+        return cls(pb.cluster_id, pb.member_id, pb.revision, pb.raft_term)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyValue:
+    """One key as stored by etcd.
+
+    ``create_revision`` is the revision that created the key (the fencing token
+    of locks), ``mod_revision`` the last one that changed it, ``version`` the
+    number of changes since creation, ``lease`` the attached lease id (0: none).
+    """
+
+    key: bytes
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int
+
+    @classmethod
+    def from_pb(cls, pb: kv_pb2.KeyValue) -> KeyValue:
+        return cls(
+            pb.key, pb.value, pb.create_revision, pb.mod_revision, pb.version, pb.lease
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GetResult:
+    """The answer to a range read: iterable over :attr:`kvs`, and ``len()`` works.
+
+    ``count`` is the number of keys in the range (even when ``limit`` cut
+    ``kvs`` short, or with ``count_only``); ``more`` says whether ``limit`` left
+    keys out.
+    """
+
+    header: ResponseHeader
+    kvs: list[KeyValue]
+    count: int
+    more: bool
+
+    def __iter__(self) -> Iterator[KeyValue]:
+        return iter(self.kvs)
+
+    def __len__(self) -> int:
+        return len(self.kvs)
+
+    @property
+    def first(self) -> KeyValue | None:
+        """The first key of the result, or ``None`` when there is none."""
+        return self.kvs[0] if self.kvs else None
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.RangeResponse) -> GetResult:
+        kv = KeyValue
+        return cls(
+            ResponseHeader.from_pb(pb.header),
+            [
+                kv(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
+                for p in pb.kvs
+            ],
+            pb.count,
+            pb.more,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    """The answer to a put; ``prev_kv`` is set only when asked for and the key existed."""
+
+    header: ResponseHeader
+    prev_kv: KeyValue | None
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.PutResponse) -> PutResult:
+        prev = KeyValue.from_pb(pb.prev_kv) if pb.HasField("prev_kv") else None
+        return cls(ResponseHeader.from_pb(pb.header), prev)
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    """The answer to a delete: how many keys went, and (when asked for) what they held."""
+
+    header: ResponseHeader
+    deleted: int
+    prev_kvs: list[KeyValue]
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.DeleteRangeResponse) -> DeleteResult:
+        return cls(
+            ResponseHeader.from_pb(pb.header),
+            pb.deleted,
+            [KeyValue.from_pb(p) for p in pb.prev_kvs],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TxnResult:
+    """The answer to a txn: which branch ran, and one result per op of that branch."""
+
+    header: ResponseHeader
+    succeeded: bool
+    responses: list[OpResult]
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.TxnResponse) -> TxnResult:
+        return cls(
+            ResponseHeader.from_pb(pb.header),
+            pb.succeeded,
+            [_op_result(r) for r in pb.responses],
+        )
+
+
+OpResult: TypeAlias = GetResult | PutResult | DeleteResult | TxnResult
+
+
+def _op_result(pb: rpc_pb2.ResponseOp) -> OpResult:
+    which = pb.WhichOneof("response")
+    if which == "response_range":
+        return GetResult.from_pb(pb.response_range)
+    if which == "response_put":
+        return PutResult.from_pb(pb.response_put)
+    if which == "response_delete_range":
+        return DeleteResult.from_pb(pb.response_delete_range)
+    if which == "response_txn":
+        return TxnResult.from_pb(pb.response_txn)
+    raise ValueError(f"unexpected txn response op {which!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CompactResult:
+    """The answer to a compaction."""
+
+    header: ResponseHeader
+
+    @classmethod
+    def from_pb(cls, pb: Any) -> CompactResult:
+        return cls(ResponseHeader.from_pb(pb.header))
+
+
+def kvs_from_pb(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
+    """Convert a repeated KeyValue field."""
+    return [KeyValue.from_pb(p) for p in pbs]
