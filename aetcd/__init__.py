@@ -50,6 +50,7 @@ from .ops import Compare, CompareResult, CompareTarget, Op, OpKind
 from .types import (
     CompactResult,
     DeleteResult,
+    Event,
     EventType,
     GetResult,
     KeyValue,
@@ -58,7 +59,10 @@ from .types import (
     SortOrder,
     SortTarget,
     TxnResult,
+    WatchFilter,
+    WatchResponse,
 )
+from .watch import Watch
 
 __version__ = "0.1.0"
 
@@ -82,6 +86,7 @@ __all__ = [
     "DuplicateKeyError",
     "EmptyKeyError",
     "EtcdError",
+    "Event",
     "EventType",
     "FutureRevisionError",
     "GetResult",
@@ -116,6 +121,9 @@ __all__ = [
     "TxnResult",
     "UnavailableError",
     "ValueProvidedError",
+    "Watch",
     "WatchCanceledError",
+    "WatchFilter",
+    "WatchResponse",
     "__version__",
 ]

@@ -75,6 +75,9 @@ class Transport:
         self._open_lock: asyncio.Lock | None = None
         self._token_lock: asyncio.Lock | None = None
         self._token_generation = 0
+        # Background machinery (keep-alive, watch streams) registers its shutdown
+        # here; close() runs these, newest first, before closing the channel.
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         _live.add(self)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -116,9 +119,18 @@ class Transport:
         if self.state is State.CLOSED:
             return
         self.state = State.CLOSED
+        errors: list[BaseException] = []
+        while self.closers:
+            closer = self.closers.pop()
+            try:
+                await closer()
+            except Exception as exc:  # close everything, then report
+                errors.append(exc)
         channel, self._channel = self._channel, None
         if channel is not None and not self.forked:
             await channel.close(grace=None)
+        if errors:
+            raise errors[0]
 
     def _check_usable(self) -> None:
         if self.forked:
@@ -251,8 +263,17 @@ class Transport:
             self.metadata = (("token", response.token),)
             self._token_generation += 1
 
-    async def token_metadata(self) -> tuple[tuple[str, str], ...]:
-        """Metadata for opening a stream: a fresh token when auth is on (Go #12264)."""
+    async def stream_metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata for opening a watch or keep-alive stream.
+
+        Carries ``hasleader=true``, so a member cut off from its cluster cancels
+        the stream instead of keeping it silent forever, and the current token.
+        """
         if self.state is not State.OPENED or self.forked:
             await self.open()
-        return self.metadata or ()
+        return (*(self.metadata or ()), ("hasleader", "true"))
+
+    async def refresh_token(self) -> None:
+        """Re-authenticate (streams call this after an auth error before reopening)."""
+        if self.config.username is not None:
+            await self._authenticate()

@@ -15,11 +15,13 @@ from .config import (
     ClientConfig,
 )
 from .kv import KV
+from .lease import LeaseAPI
+from .watch import WatchAPI
 
 __all__ = ["Client"]
 
 
-class Client(KV):
+class Client(KV, LeaseAPI, WatchAPI):
     """An asyncio client for one etcd cluster.
 
     ``endpoints`` is one address or a list (``host:port``, ``http://host:port``

@@ -90,6 +90,7 @@ __all__ = [
     "ValueProvidedError",
     "WatchCanceledError",
     "from_grpc",
+    "from_message",
 ]
 
 
@@ -476,3 +477,24 @@ def from_grpc(exc: grpc.RpcError, *, write: bool = False) -> EtcdError:
         return OutcomeUnknownError(message, code=code)
     fallback = _BY_CODE.get(code, EtcdError) if code is not None else EtcdError
     return fallback(message, code=code)
+
+
+def from_message(text: str, default: type[EtcdError] = EtcdError) -> EtcdError:
+    """Translate an error that reached us as text (e.g. a watch's ``cancel_reason``).
+
+    etcd formats those as ``rpc error: code = X desc = <message>``; the message
+    part is looked up like in :func:`from_grpc`, otherwise *default* is used.
+    """
+    code: grpc.StatusCode | None = None
+    message = text
+    if text.startswith("rpc error: code = ") and " desc = " in text:
+        head, message = text.split(" desc = ", 1)
+        name = head.removeprefix("rpc error: code = ")
+        code = _CODE_BY_GO_NAME.get(name)
+    cls = _BY_MESSAGE.get(message, default)
+    return cls(message, code=code)
+
+
+_CODE_BY_GO_NAME: Final[dict[str, grpc.StatusCode]] = {
+    "".join(part.title() for part in c.name.split("_")): c for c in grpc.StatusCode
+}

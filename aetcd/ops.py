@@ -22,7 +22,7 @@ from typing import Any, Final, Protocol, cast
 
 from ._keys import FROM_KEY, INT64_MAX, prefix_range_end, to_bytes, to_int, to_key
 from ._pb import rpc_pb2
-from .errors import InvalidArgumentError
+from .errors import InvalidArgumentError, LeaseProvidedError, ValueProvidedError
 from .types import SortOrder, SortTarget
 
 __all__ = ["Compare", "CompareResult", "CompareTarget", "Op", "OpKind"]
@@ -191,11 +191,11 @@ class Op:
             req.prev_kv = _flag(prev_kv, "prev_kv")
         if ignore_value is not False:
             if _flag(ignore_value, "ignore_value") and v:
-                raise InvalidArgumentError("a value cannot be given with ignore_value=True")
+                raise ValueProvidedError("a value cannot be given with ignore_value=True")
             req.ignore_value = ignore_value
         if ignore_lease is not False:
             if _flag(ignore_lease, "ignore_lease") and lease is not None:
-                raise InvalidArgumentError("a lease cannot be given with ignore_lease=True")
+                raise LeaseProvidedError("a lease cannot be given with ignore_lease=True")
             req.ignore_lease = ignore_lease
         return Op(OpKind.PUT, req, k)
 

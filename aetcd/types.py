@@ -156,18 +156,20 @@ class TxnResult:
     responses: list[OpResult]
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.TxnResponse) -> TxnResult:
-        return cls(
-            ResponseHeader.from_pb(pb.header),
-            pb.succeeded,
-            [_op_result(r) for r in pb.responses],
-        )
+    def from_pb(cls, pb: rpc_pb2.TxnResponse, parent: ResponseHeader | None = None) -> TxnResult:
+        # etcd leaves the header of a nested txn's response empty: it shares its
+        # parent's, so it gets the parent's here.
+        if parent is None or pb.header.revision:
+            header = ResponseHeader.from_pb(pb.header)
+        else:
+            header = parent
+        return cls(header, pb.succeeded, [_op_result(r, header) for r in pb.responses])
 
 
 OpResult: TypeAlias = GetResult | PutResult | DeleteResult | TxnResult
 
 
-def _op_result(pb: rpc_pb2.ResponseOp) -> OpResult:
+def _op_result(pb: rpc_pb2.ResponseOp, parent: ResponseHeader) -> OpResult:
     which = pb.WhichOneof("response")
     if which == "response_range":
         return GetResult.from_pb(pb.response_range)
@@ -176,7 +178,7 @@ def _op_result(pb: rpc_pb2.ResponseOp) -> OpResult:
     if which == "response_delete_range":
         return DeleteResult.from_pb(pb.response_delete_range)
     if which == "response_txn":
-        return TxnResult.from_pb(pb.response_txn)
+        return TxnResult.from_pb(pb.response_txn, parent)
     raise ValueError(f"unexpected txn response op {which!r}")
 
 
@@ -194,3 +196,55 @@ class CompactResult:
 def kvs_from_pb(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
     """Convert a repeated KeyValue field."""
     return [KeyValue.from_pb(p) for p in pbs]
+
+
+class WatchFilter(enum.IntEnum):
+    """Server-side filters of a watch (etcd ``WatchCreateRequest.FilterType``)."""
+
+    NOPUT = 0  #: drop PUT events
+    NODELETE = 1  #: drop DELETE events
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change seen by a watch: ``kv`` after it (for a DELETE: the key with
+    ``mod_revision`` of the delete), and ``prev_kv`` before it when the watch
+    asked for ``prev_kv=True``.
+    """
+
+    type: EventType
+    kv: KeyValue
+    prev_kv: KeyValue | None
+
+    @classmethod
+    def from_pb(cls, pb: kv_pb2.Event) -> Event:
+        k = pb.kv
+        prev = None
+        if pb.HasField("prev_kv"):
+            p = pb.prev_kv
+            prev = KeyValue(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
+        return cls(
+            EventType.DELETE if pb.type else EventType.PUT,
+            KeyValue(k.key, k.value, k.create_revision, k.mod_revision, k.version, k.lease),
+            prev,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WatchResponse:
+    """A batch of events of one watch, all of one or more whole revisions.
+
+    A response without events is a progress notification: every change up to
+    ``header.revision`` has been delivered.
+    """
+
+    header: ResponseHeader
+    events: list[Event]
+    #: Always 0 in delivered responses: compaction ends the watch with
+    #: :class:`aetcd.CompactedError` instead.
+    compact_revision: int = 0
+
+    @property
+    def is_progress_notify(self) -> bool:
+        """Whether this is a progress notification (no events)."""
+        return not self.events

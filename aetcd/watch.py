@@ -1,0 +1,582 @@
+"""The Watch facade: many watches multiplexed on one shared Watch stream.
+
+Guarantees, across reconnects too:
+
+* **Nothing skipped, repeated or reordered.** Each watch remembers the revision
+  it must resume from (the last delivered event's revision + 1, or the
+  creation revision + 1). When the stream breaks (server restart, network,
+  another endpoint) every watch is re-created from there, and a defensive
+  filter drops anything older than that point.
+* **Compaction is loud.** If the resume point was compacted, the iterator
+  raises :class:`aetcd.CompactedError` after delivering what it buffered.
+* **Bounded memory.** A consumer that stops reading does not grow the client's
+  memory without bound nor stall the other watches: once its buffer holds
+  ``max_buffer`` events the watch is cancelled on the server, and re-created
+  from its resume point once the consumer has caught up.
+* **Confirmed creation.** ``async with client.watch(...)`` returns only once
+  the server has confirmed the watch, so no write made after entry is missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import itertools
+import logging
+import re
+import weakref
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any, Final, Self
+
+import grpc
+import grpc.aio
+
+from ._channel import State, Transport
+from ._keys import to_int
+from ._pb import rpc_pb2
+from .errors import (
+    AuthenticationError,
+    ClientClosedError,
+    CompactedError,
+    DeadlineExceededError,
+    EtcdError,
+    WatchCanceledError,
+    from_grpc,
+    from_message,
+)
+from .ops import key_range
+from .types import Event, ResponseHeader, WatchFilter, WatchResponse
+
+__all__ = ["Watch", "WatchAPI"]
+
+log = logging.getLogger("aetcd")
+
+#: Default number of undelivered events a watch may hold before it is paused.
+DEFAULT_MAX_BUFFER: Final = 10_000
+
+_COMPACTED_MESSAGE: Final = "etcdserver: mvcc: required revision has been compacted"
+_RETRY_CODES: Final = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+    }
+)
+_BACKOFF_MIN: Final = 0.01
+_BACKOFF_MAX: Final = 1.0
+
+
+class WatchAPI:
+    """Watch operations of :class:`aetcd.Client` (etcd's Watch service)."""
+
+    _t: Transport
+    _watch_stream: _WatchStream | None = None
+
+    def watch(
+        self,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+        filters: Iterable[WatchFilter] = (),
+        progress_notify: bool = False,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> Watch:
+        """Watch one key, a prefix, a range, or every key from *key* on.
+
+        ``start_revision`` 0 means "changes after now"; a past revision replays
+        history from it (a compacted one raises :class:`aetcd.CompactedError`
+        from the iterator). ``prev_kv=True`` adds each key's previous value,
+        ``filters`` drops PUT or DELETE events on the server, and
+        ``progress_notify=True`` asks for periodic empty responses that advance
+        the resume point of a quiet watch.
+
+        Use ``async with client.watch(...) as watch: async for event in
+        watch: ...`` (the ``async with`` returns once the server confirmed the
+        watch), or a bare ``async for event in client.watch(...)``. Arguments
+        are checked here, before any I/O.
+        """
+        k, end = key_range(key, prefix, range_end, from_key)
+        rev = to_int(start_revision, "start_revision")
+        if type(prev_kv) is not bool or type(progress_notify) is not bool:
+            raise TypeError("prev_kv and progress_notify must be bool")
+        fs: list[int] = []
+        for f in filters:
+            if not isinstance(f, WatchFilter):
+                raise TypeError(f"filters must hold aetcd.WatchFilter values, not {f!r}")
+            fs.append(int(f))
+        buf = to_int(max_buffer, "max_buffer", minimum=1)
+        return Watch(self, k, end, rev, prev_kv, fs, progress_notify, buf)
+
+    async def request_progress(self) -> None:
+        """Ask the server for a progress notification on every watch of this client.
+
+        Each watch's ``responses()`` then yields an empty response whose header
+        revision says how far the watch has been delivered. Does nothing when
+        the client has no watch.
+        """
+        stream = self._watch_stream
+        if stream is not None:
+            stream.send(rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest()))
+
+    def _watch_stream_for(self) -> _WatchStream:
+        stream = self._watch_stream
+        if stream is None or stream.closed:
+            stream = _WatchStream(self._t)
+            self._watch_stream = stream
+        return stream
+
+
+class Watch:
+    """One watch: an async iterator of :class:`aetcd.Event` and an async context manager.
+
+    ``revision`` is the revision up to which everything has been delivered.
+    Leaving ``async with``, :meth:`cancel`, or cancelling the consuming task
+    removes the watch on the server. Errors (compaction, permission denied,
+    client closed) are raised from the iterator after the events buffered
+    before them.
+    """
+
+    def __init__(
+        self,
+        api: WatchAPI,
+        key: bytes,
+        range_end: bytes,
+        start_revision: int,
+        prev_kv: bool,
+        filters: list[int],
+        progress_notify: bool,
+        max_buffer: int,
+    ) -> None:
+        self._api = api
+        self.key = key
+        self.range_end = range_end
+        self.start_revision = start_revision
+        self._prev_kv = prev_kv
+        self._filters = filters
+        self._progress_notify = progress_notify
+        self._max_buffer = max_buffer
+        self._low_water = max_buffer // 2
+        #: the revision the watch resumes from (0 until the server confirmed it)
+        self.next_revision = start_revision
+        #: everything up to this revision has been delivered
+        self.revision = max(start_revision - 1, 0)
+        self._stream: _WatchStream | None = None
+        self._created: asyncio.Future[None] | None = None
+        # Undelivered batches: (header, protobuf events) or progress notifications.
+        self._buffer: collections.deque[WatchResponse | tuple[Any, list[Any]]] = (
+            collections.deque()
+        )
+        self._buffered_events = 0
+        self._events: collections.deque[Any] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self._error: BaseException | None = None
+        self._done = False
+        self._paused = False
+        self._fragments: list[Any] = []
+        # id and stream generation of the server-side incarnation, if any
+        self.watch_id = 0
+        self._generation = -1
+
+    def __repr__(self) -> str:
+        state = "done" if self._done else "paused" if self._paused else "active"
+        return f"<aetcd.Watch key={self.key!r} revision={self.revision} {state}>"
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self, timeout: float | None = None) -> None:
+        """Create the watch on the server and wait for its confirmation.
+
+        Raises :class:`aetcd.DeadlineExceededError` if the server does not
+        confirm within *timeout* (default: the client's), and the error of a
+        refused watch (e.g. :class:`aetcd.PermissionDeniedError`).
+        """
+        if self._created is None:
+            self._created = asyncio.get_running_loop().create_future()
+            stream = self._api._watch_stream_for()
+            self._stream = stream
+            await stream.add(self)
+        t = self._api._t.deadline(timeout)
+        try:
+            async with asyncio.timeout(t):
+                await asyncio.shield(self._created)
+        except TimeoutError:
+            await self.cancel()
+            raise DeadlineExceededError(
+                f"the server did not confirm the watch within {t} s"
+            ) from None
+        except BaseException:
+            await self.cancel()
+            raise
+
+    async def cancel(self) -> None:
+        """Remove the watch; the iterator ends after what it already buffered."""
+        self._finish(None)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._finish(None)
+
+    # -- consuming ---------------------------------------------------------------
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        events = self._events
+        while not events:
+            item = await self._next_item()
+            if isinstance(item, WatchResponse):
+                continue  # progress notification: revision already advanced
+            events.extend(item[1])
+        return Event.from_pb(events.popleft())
+
+    async def responses(self) -> AsyncIterator[WatchResponse]:
+        """Yield whole responses (batches of events, and progress notifications)."""
+        if self._events:
+            raise RuntimeError("responses() cannot be mixed with iterating events")
+        while True:
+            try:
+                item = await self._next_item()
+            except StopAsyncIteration:
+                return
+            if isinstance(item, WatchResponse):
+                yield item
+            else:
+                header, events = item
+                yield WatchResponse(
+                    ResponseHeader.from_pb(header), [Event.from_pb(e) for e in events]
+                )
+
+    async def _next_item(self) -> WatchResponse | tuple[Any, list[Any]]:
+        if self._created is None:
+            await self.start()
+        buffer = self._buffer
+        while not buffer:
+            if self._error is not None:
+                error, self._error = self._error, None
+                self._done = True
+                raise error
+            if self._done:
+                raise StopAsyncIteration
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        item = buffer.popleft()
+        if isinstance(item, WatchResponse):
+            self.revision = max(self.revision, item.header.revision)
+        else:
+            events = item[1]
+            self._buffered_events -= len(events)
+            self.revision = events[-1].kv.mod_revision
+            if self._paused and self._buffered_events <= self._low_water and self._stream:
+                self._paused = False
+                self._stream.create(self)
+        return item
+
+    # -- called by the stream ----------------------------------------------------
+
+    def create_request(self, watch_id: int) -> rpc_pb2.WatchRequest:
+        self.watch_id = watch_id
+        self._fragments = []
+        return rpc_pb2.WatchRequest(
+            create_request=rpc_pb2.WatchCreateRequest(
+                key=self.key,
+                range_end=self.range_end,
+                start_revision=self.next_revision,
+                progress_notify=self._progress_notify,
+                filters=self._filters,  # type: ignore[arg-type]
+                prev_kv=self._prev_kv,
+                watch_id=watch_id,
+                fragment=True,
+            )
+        )
+
+    def on_created(self, header: rpc_pb2.ResponseHeader) -> None:
+        if self.next_revision == 0:
+            # Watching "from now": everything after the creation revision is ours.
+            self.next_revision = header.revision + 1
+            self.revision = header.revision
+        if self._created is not None and not self._created.done():
+            self._created.set_result(None)
+
+    def on_events(self, header: rpc_pb2.ResponseHeader, events: list[Any]) -> bool:
+        """Buffer a whole batch; returns False when the watch must be paused."""
+        floor = self.next_revision
+        if events[0].kv.mod_revision < floor:
+            # Defensive: never deliver anything before the resume point twice.
+            events = [e for e in events if e.kv.mod_revision >= floor]
+            if not events:
+                return True
+        self.next_revision = events[-1].kv.mod_revision + 1
+        self._buffer.append((header, events))
+        self._buffered_events += len(events)
+        self._wakeup.set()
+        if self._buffered_events >= self._max_buffer:
+            self._paused = True
+            return False
+        return True
+
+    def on_progress(self, header: rpc_pb2.ResponseHeader) -> None:
+        rev = header.revision
+        if rev >= self.next_revision:
+            self.next_revision = rev + 1
+        self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
+        self._wakeup.set()
+
+    def on_broadcast_progress(self, header: rpc_pb2.ResponseHeader, trusted: bool) -> None:
+        # etcd < 3.5.8 may send a requested progress notification before the
+        # watch caught up (etcd#15220): deliver it, but only move the resume
+        # point when the server is known to get this right.
+        if trusted and header.revision >= self.next_revision:
+            self.next_revision = header.revision + 1
+        if trusted:
+            self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
+            self._wakeup.set()
+
+    def fail(self, error: BaseException) -> None:
+        """End the watch with *error*, raised after the buffered events."""
+        self._finish(error)
+
+    def _finish(self, error: BaseException | None) -> None:
+        if self._error is None and not self._done:
+            self._error = error
+        self._done = True
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.remove(self)
+        if self._created is not None and not self._created.done():
+            if error is not None:
+                self._created.set_exception(error)
+                self._created.exception()  # retrieved: start() re-raises it
+            else:
+                self._created.cancel()
+        self._wakeup.set()
+
+
+class _WatchStream:
+    """The one bidirectional Watch stream of a client, and its reconnect loop.
+
+    Owns one background task (registered with the transport's closers, so
+    ``client.close()`` ends it). Watch ids are chosen here, a fresh one for
+    every server-side incarnation of a watch, so late responses of an old
+    incarnation can never be mistaken for a new one.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+        self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
+        self._by_id: weakref.WeakValueDictionary[int, Watch] = weakref.WeakValueDictionary()
+        self._cancelling: set[int] = set()
+        self._ids = itertools.count(1)
+        self._queue: asyncio.Queue[rpc_pb2.WatchRequest] = asyncio.Queue()
+        self._generation = 0
+        self._connected = False
+        self._task: asyncio.Task[None] | None = None
+        self._trust_requested_progress: bool | None = None
+        self.closed = False
+        self.streams_opened = 0
+
+    # -- registry ------------------------------------------------------------------
+
+    async def add(self, watch: Watch) -> None:
+        if self.closed or self._t.state is State.CLOSED:
+            raise ClientClosedError("the client is closed; create a new aetcd.Client")
+        if self._task is None:
+            await self._t.open()
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="aetcd-watch-stream"
+            )
+            self._t.closers.append(self.close)
+        self._watches.add(watch)
+        if self._connected:
+            self.create(watch)
+
+    def create(self, watch: Watch) -> None:
+        """Create (or re-create) *watch* on the current stream, from its resume point."""
+        if not self._connected or watch._done:
+            return
+        wid = next(self._ids)
+        watch._generation = self._generation
+        self._by_id[wid] = watch
+        self.send(watch.create_request(wid))
+
+    def remove(self, watch: Watch) -> None:
+        self._watches.discard(watch)
+        self._cancel_id(watch.watch_id, watch)
+
+    def _cancel_id(self, wid: int, watch: Watch | None) -> None:
+        if wid and self._by_id.get(wid) is watch:
+            del self._by_id[wid]
+        if wid and self._connected and wid not in self._cancelling:
+            self._cancelling.add(wid)
+            self.send(rpc_pb2.WatchRequest(cancel_request=rpc_pb2.WatchCancelRequest(watch_id=wid)))
+
+    def send(self, request: rpc_pb2.WatchRequest) -> None:
+        if self._connected:
+            self._queue.put_nowait(request)
+
+    async def close(self) -> None:
+        """End the stream task; watches still open raise ClientClosedError."""
+        self.closed = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        error = ClientClosedError("the client was closed while this watch was open")
+        for watch in list(self._watches):
+            watch.fail(error)
+
+    # -- the reconnect loop ----------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = _BACKOFF_MIN
+        while True:
+            try:
+                await self._serve_one_stream()
+                backoff = _BACKOFF_MIN
+                log.info("aetcd: watch stream ended by the server; reconnecting")
+            except asyncio.CancelledError:
+                raise
+            except grpc.aio.AioRpcError as exc:
+                error = from_grpc(exc)
+                if isinstance(error, AuthenticationError) and error.retryable:
+                    try:
+                        await self._t.refresh_token()
+                    except EtcdError as auth_error:
+                        self._fail_all(auth_error)
+                        return
+                elif exc.code() not in _RETRY_CODES and not error.retryable:
+                    log.warning("aetcd: watch stream failed: %r", error)
+                    self._fail_all(error)
+                    return
+                log.info("aetcd: watch stream broke (%s); resuming every watch", error)
+            except Exception as exc:  # a bug: never let watches hang silently
+                log.exception("aetcd: watch stream crashed")
+                self._fail_all(exc)
+                return
+            finally:
+                self._connected = False
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _BACKOFF_MAX)
+
+    async def _serve_one_stream(self) -> None:
+        metadata = await self._t.stream_metadata()
+        if self._trust_requested_progress is None:
+            self._trust_requested_progress = await self._server_fixed_progress()
+        call = self._t.watch.Watch(metadata=metadata, wait_for_ready=True)
+        self.streams_opened += 1
+        self._generation += 1
+        self._queue = asyncio.Queue()
+        self._by_id.clear()
+        self._cancelling.clear()
+        self._connected = True
+        for watch in list(self._watches):
+            if not watch._paused and not watch._done:
+                self.create(watch)
+        writer = asyncio.get_running_loop().create_task(self._write(call), name="aetcd-watch-send")
+        try:
+            while True:
+                response = await call.read()
+                if response is grpc.aio.EOF:
+                    return
+                assert isinstance(response, rpc_pb2.WatchResponse)
+                self._dispatch(response)
+                if writer.done():
+                    writer.result()  # re-raise a write failure
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                await writer
+            call.cancel()
+
+    async def _write(self, call: Any) -> None:
+        queue = self._queue
+        while True:
+            request = await queue.get()
+            await call.write(request)
+
+    async def _server_fixed_progress(self) -> bool:
+        """Whether the server's requested progress notifications are safe (>= 3.5.8)."""
+        try:
+            status = await self._t.unary(
+                self._t.maintenance.Status, rpc_pb2.StatusRequest(), None, write=False
+            )
+        except EtcdError:
+            return False
+        match = re.match(r"(\d+)\.(\d+)\.(\d+)", status.version)
+        if not match:
+            return False
+        return tuple(int(x) for x in match.groups()) >= (3, 5, 8)
+
+    def _dispatch(self, r: rpc_pb2.WatchResponse) -> None:
+        wid = r.watch_id
+        if wid == -1 and not r.created:
+            trusted = bool(self._trust_requested_progress)
+            for each in list(self._watches):
+                if each._generation == self._generation and not each._paused:
+                    each.on_broadcast_progress(r.header, trusted)
+            return
+        watch = self._by_id.get(wid)
+        if watch is None:
+            if r.canceled:
+                self._cancelling.discard(wid)
+            elif wid not in self._cancelling and not r.created:
+                # A watch nobody holds any more (garbage-collected): stop it.
+                self._cancel_id(wid, None)
+            return
+        if r.created:
+            if r.canceled:
+                del self._by_id[wid]
+                watch.fail(from_message(r.cancel_reason, WatchCanceledError))
+            else:
+                watch.on_created(r.header)
+            return
+        if r.canceled or r.compact_revision:
+            del self._by_id[wid]
+            self._cancelling.add(wid)
+            if r.compact_revision:
+                watch.fail(
+                    CompactedError(
+                        _COMPACTED_MESSAGE,
+                        compact_revision=r.compact_revision,
+                    )
+                )
+            else:
+                reason = r.cancel_reason or "etcdserver: watch canceled"
+                watch.fail(from_message(reason, WatchCanceledError))
+            return
+        events: Any = r.events
+        if r.fragment:
+            watch._fragments.extend(events)
+            return
+        if watch._fragments:
+            events = [*watch._fragments, *events]
+            watch._fragments = []
+        if events:
+            if not watch.on_events(r.header, list(events)):
+                # The consumer is behind: stop this watch on the server until it
+                # catches up, then re-create it from its resume point.
+                self._cancel_id(wid, watch)
+        else:
+            watch.on_progress(r.header)
+
+    def _fail_all(self, error: BaseException) -> None:
+        self.closed = True
+        for watch in list(self._watches):
+            watch.fail(error)
