@@ -46,6 +46,7 @@ from .errors import (
     ValueProvidedError,
     WatchCanceledError,
 )
+from .lease import Lease
 from .ops import Compare, CompareResult, CompareTarget, Op, OpKind
 from .types import (
     CompactResult,
@@ -54,6 +55,7 @@ from .types import (
     EventType,
     GetResult,
     KeyValue,
+    LeaseInfo,
     PutResult,
     ResponseHeader,
     SortOrder,
@@ -94,8 +96,10 @@ __all__ = [
     "KeyNotFoundError",
     "KeyValue",
     "LeaderChangedError",
+    "Lease",
     "LeaseError",
     "LeaseExistsError",
+    "LeaseInfo",
     "LeaseLostError",
     "LeaseNotFoundError",
     "LeaseProvidedError",

@@ -193,6 +193,25 @@ class CompactResult:
         return cls(ResponseHeader.from_pb(pb.header))
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseInfo:
+    """The server's view of a lease (``client.time_to_live``).
+
+    ``ttl`` is the seconds left, ``granted_ttl`` the TTL it was granted with,
+    ``keys`` the keys attached to it (only when asked for).
+    """
+
+    header: ResponseHeader
+    id: int
+    ttl: int
+    granted_ttl: int
+    keys: list[bytes]
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.LeaseTimeToLiveResponse) -> LeaseInfo:
+        return cls(ResponseHeader.from_pb(pb.header), pb.ID, pb.TTL, pb.grantedTTL, list(pb.keys))
+
+
 def kvs_from_pb(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
     """Convert a repeated KeyValue field."""
     return [KeyValue.from_pb(p) for p in pbs]

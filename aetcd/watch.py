@@ -181,6 +181,8 @@ class Watch:
         self._done = False
         self._paused = False
         self._fragments: list[Any] = []
+        #: how often the watch was paused on the server for a slow consumer
+        self.pauses = 0
         # id and stream generation of the server-side incarnation, if any
         self.watch_id = 0
         self._generation = -1
@@ -328,6 +330,7 @@ class Watch:
         self._wakeup.set()
         if self._buffered_events >= self._max_buffer:
             self._paused = True
+            self.pauses += 1
             return False
         return True
 
@@ -420,7 +423,7 @@ class _WatchStream:
         self._cancel_id(watch.watch_id, watch)
 
     def _cancel_id(self, wid: int, watch: Watch | None) -> None:
-        if wid and self._by_id.get(wid) is watch:
+        if watch is not None and self._by_id.get(wid) is watch:
             del self._by_id[wid]
         if wid and self._connected and wid not in self._cancelling:
             self._cancelling.add(wid)
@@ -486,9 +489,7 @@ class _WatchStream:
         self._by_id.clear()
         self._cancelling.clear()
         self._connected = True
-        for watch in list(self._watches):
-            if not watch._paused and not watch._done:
-                self.create(watch)
+        self._create_all()
         writer = asyncio.get_running_loop().create_task(self._write(call), name="aetcd-watch-send")
         try:
             while True:
@@ -504,6 +505,13 @@ class _WatchStream:
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
                 await writer
             call.cancel()
+
+    def _create_all(self) -> None:
+        # A method of its own: a loop variable in the long-lived stream coroutine
+        # would keep the last watch alive and defeat garbage collection.
+        for watch in list(self._watches):
+            if not watch._paused and not watch._done:
+                self.create(watch)
 
     async def _write(self, call: Any) -> None:
         queue = self._queue

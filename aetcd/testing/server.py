@@ -596,6 +596,28 @@ class EtcdServer:
         """
         return await _post_json(self.client_port, path, payload or {}, timeout=timeout)
 
+    async def metrics(self, timeout: float = 5.0) -> dict[str, float]:
+        """The server's Prometheus metrics (``GET /metrics``), summed over labels.
+
+        Tests use it to see the server's side of things, e.g.
+        ``etcd_debugging_mvcc_watcher_total`` (open watches) or
+        ``etcd_debugging_mvcc_watch_stream_total`` (open watch streams).
+        """
+        status, body = await _http_request(self.client_port, "GET", "/metrics", timeout=timeout)
+        if status != 200:
+            raise ConnectionError(f"GET /metrics: HTTP {status}")
+        totals: dict[str, float] = {}
+        for line in body.decode().splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name_labels, _, value = line.rpartition(" ")
+            name = name_labels.split("{", 1)[0]
+            try:
+                totals[name] = totals.get(name, 0.0) + float(value)
+            except ValueError:
+                continue
+        return totals
+
     async def member_id(self, timeout: float = 2.0) -> int:
         """This member's raft id, from ``/v3/maintenance/status``."""
         status = await self.gateway("/v3/maintenance/status", timeout=timeout)
