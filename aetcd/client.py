@@ -7,6 +7,8 @@ from types import TracebackType
 from typing import Self
 
 from ._channel import State, Transport
+from .auth import AuthAPI
+from .cluster import ClusterAPI
 from .config import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_TXN_OPS,
@@ -16,12 +18,13 @@ from .config import (
 )
 from .kv import KV
 from .lease import LeaseAPI
+from .maintenance import MaintenanceAPI
 from .watch import WatchAPI
 
 __all__ = ["Client"]
 
 
-class Client(KV, LeaseAPI, WatchAPI):
+class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI):
     """An asyncio client for one etcd cluster.
 
     ``endpoints`` is one address or a list (``host:port``, ``http://host:port``
