@@ -19,12 +19,13 @@ from .config import (
 from .kv import KV
 from .lease import LeaseAPI
 from .maintenance import MaintenanceAPI
+from .recipes._shortcuts import RecipesAPI
 from .watch import WatchAPI
 
 __all__ = ["Client"]
 
 
-class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI):
+class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, RecipesAPI):
     """An asyncio client for one etcd cluster.
 
     ``endpoints`` is one address or a list (``host:port``, ``http://host:port``

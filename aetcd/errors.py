@@ -35,6 +35,7 @@ or ``except TimeoutError`` keep working)::
     ├── ClusterError                  membership and leadership administration
     ├── CorruptError                  the cluster reports data corruption
     ├── WatchCanceledError            the server cancelled a watch
+    ├── ElectionNotLeaderError        proclaim/resign by a campaigner that is not leader
     └── LockTimeoutError*             TimeoutError: a lock was not acquired in time
 
 Every error carries the server's message (``.message``), the gRPC status code
@@ -62,6 +63,7 @@ __all__ = [
     "CorruptError",
     "DeadlineExceededError",
     "DuplicateKeyError",
+    "ElectionNotLeaderError",
     "EmptyKeyError",
     "EtcdError",
     "FutureRevisionError",
@@ -332,6 +334,10 @@ class CorruptError(EtcdError):
 
 class WatchCanceledError(EtcdError):
     """The server cancelled a watch (for example: permission denied)."""
+
+
+class ElectionNotLeaderError(EtcdError):
+    """This campaigner is not (or no longer) the leader: its key is gone or replaced."""
 
 
 class LockTimeoutError(EtcdError, TimeoutError):

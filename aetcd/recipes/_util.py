@@ -1,0 +1,62 @@
+"""Small helpers shared by the recipes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger("aetcd")
+
+
+async def shielded(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+    """Run *coro* to completion even if the calling task is cancelled meanwhile.
+
+    Used for clean-up (deleting a waiter key, revoking a lease) that must happen
+    when a block is left by cancellation. The work is bounded by *timeout*; a
+    cancellation of the caller is re-raised once the work is done.
+    """
+    task = asyncio.ensure_future(_bounded(coro, timeout))
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():
+                break
+            cancelled = True
+    if cancelled:
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("clean-up after cancellation failed: %r", task.exception())
+        raise asyncio.CancelledError
+    return task.result()
+
+
+async def _bounded(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+    async with asyncio.timeout(timeout):
+        return await coro
+
+
+async def first_of(main: Awaitable[T], lost: Awaitable[None]) -> tuple[bool, T | None]:
+    """Await *main* unless *lost* finishes first; returns (main_finished, result).
+
+    Both are run as tasks owned by this call and cancelled before it returns.
+    """
+    main_task = asyncio.ensure_future(main)
+    lost_task = asyncio.ensure_future(lost)
+    try:
+        await asyncio.wait({main_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (main_task, lost_task):
+            if not task.done():
+                task.cancel()
+        for task in (main_task, lost_task):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if main_task.done() and not main_task.cancelled():
+        return True, main_task.result()
+    return False, None

@@ -1,0 +1,45 @@
+"""Waiting for keys to go away, by watch (Go ``concurrency/key.go``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import CompactedError
+from ..types import EventType, SortOrder, SortTarget
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+
+async def wait_delete(client: Client, key: bytes, revision: int) -> None:
+    """Return once *key* is deleted at or after *revision*."""
+    async with client.watch(key, start_revision=revision) as watch:
+        async for event in watch:
+            if event.type is EventType.DELETE:
+                return
+
+
+async def wait_deletes(client: Client, prefix: bytes, max_create_revision: int) -> None:
+    """Return once no key under *prefix* created at or before *max_create_revision* is left.
+
+    Waits for the newest such key only, then looks again: a queue waits for its
+    predecessor, never for everyone (no thundering herd), and never by polling.
+    """
+    if max_create_revision <= 0:
+        return  # 0 would mean "no bound" to the server
+    while True:
+        res = await client.get(
+            prefix,
+            prefix=True,
+            sort_target=SortTarget.CREATE,
+            sort_order=SortOrder.DESCEND,
+            limit=1,
+            max_create_revision=max_create_revision,
+            keys_only=True,
+        )
+        if not res.kvs:
+            return
+        try:
+            await wait_delete(client, res.kvs[0].key, res.header.revision)
+        except CompactedError:
+            continue  # history moved on meanwhile: look again

@@ -1,0 +1,227 @@
+"""Leader election with Go ``concurrency.Election``'s algorithm and key layout.
+
+Candidates write ``<name>/<lease id hex>`` (value: their proposal) with their
+session's lease; the candidate whose key has the lowest create revision leads.
+``etcdctl elect`` and Go services use the same layout, so they take part in
+the same elections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from .._keys import to_bytes, to_key
+from ..errors import CompactedError, ElectionNotLeaderError, LeaseLostError
+from ..ops import Compare, Op
+from ..types import EventType, GetResult, KeyValue, SortOrder, SortTarget, WatchFilter
+from ._util import first_of, shielded
+from ._wait import wait_deletes
+from .session import Session
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["DEFAULT_ELECTION_TTL", "Election"]
+
+DEFAULT_ELECTION_TTL = 10
+
+
+class Election:
+    """One participant's handle on the election *name*.
+
+    ``Election(client, name, ttl=10)`` campaigns with a private session (lease
+    granted at :meth:`campaign`, revoked at :meth:`resign`);
+    ``Election(session, name)`` uses a shared one. :meth:`leader` and
+    :meth:`observe` need no session.
+    """
+
+    def __init__(
+        self,
+        client_or_session: Client | Session,
+        name: str | bytes,
+        *,
+        ttl: int = DEFAULT_ELECTION_TTL,
+    ) -> None:
+        if isinstance(client_or_session, Session):
+            self._client = client_or_session.client
+            self._shared: Session | None = client_or_session
+        else:
+            self._client = client_or_session
+            self._shared = None
+        self.name = to_key(name, "name")
+        self.prefix = self.name + b"/"
+        self._ttl = ttl
+        self._session: Session | None = None
+        self._key: bytes | None = None
+        self._revision = 0
+
+    def __repr__(self) -> str:
+        state = f"leader key={self._key!r}" if self._key else "not leader"
+        return f"<aetcd.recipes.Election {self.name!r} {state}>"
+
+    @property
+    def key(self) -> bytes | None:
+        """My candidate key while campaigning or leading, else ``None``."""
+        return self._key
+
+    @property
+    def revision(self) -> int:
+        """The create revision of my key (the leadership's fencing token), or 0."""
+        return self._revision
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether :meth:`campaign` returned and :meth:`resign` was not called since,
+        and the session is still alive."""
+        return self._key is not None and self._session is not None and self._session.alive
+
+    def guard(self) -> Compare:
+        """The compare that holds only while I lead (add it to your own txns)."""
+        if self._key is None:
+            raise ElectionNotLeaderError("not campaigning in this election")
+        return Compare.create_revision(self._key) == self._revision
+
+    async def campaign(self, value: str | bytes, *, timeout: float | None = None) -> None:
+        """Become a candidate with *value* and return once leader.
+
+        Candidates are served in the order they joined. On *timeout*,
+        cancellation or any failure the candidacy is withdrawn (my key deleted)
+        and the error re-raised; if the session is lost while waiting,
+        :class:`aetcd.LeaseLostError`.
+        """
+        val = to_bytes(value, "value")
+        if self._key is not None:
+            raise RuntimeError("already campaigning; resign() first")
+        session = await self._open_session()
+        key = self.prefix + f"{session.lease_id:x}".encode()
+        revision = 0
+        try:
+            async with asyncio.timeout(timeout):
+                res = await self._client.txn(
+                    compare=[Compare.create_revision(key) == 0],
+                    success=[Op.put(key, val, lease=session.lease_id)],
+                    failure=[Op.get(key)],
+                )
+                self._key = key
+                if res.succeeded:
+                    self._revision = revision = res.header.revision
+                else:
+                    # My key survives from an earlier campaign on this session.
+                    existing = res.responses[0]
+                    assert isinstance(existing, GetResult)
+                    self._revision = revision = existing.kvs[0].create_revision
+                    if existing.kvs[0].value != val:
+                        await self.proclaim(val)
+                finished, _ = await first_of(
+                    wait_deletes(self._client, self.prefix, revision - 1), session.lost()
+                )
+                if not finished:
+                    raise LeaseLostError(f"the session was lost while campaigning in {self.name!r}")
+                mine = await self._client.get(key, keys_only=True)
+                if not mine.kvs or mine.kvs[0].create_revision != revision:
+                    raise LeaseLostError(f"my candidate key {key!r} vanished while waiting")
+        except BaseException:
+            await self._withdraw(key, revision)
+            raise
+
+    async def proclaim(self, value: str | bytes, *, timeout: float | None = None) -> None:
+        """Change the leader's value without a new election (I must be the leader).
+
+        Raises :class:`aetcd.ElectionNotLeaderError` if my key is gone or replaced.
+        """
+        val = to_bytes(value, "value")
+        if self._key is None or self._session is None:
+            raise ElectionNotLeaderError("not campaigning in this election")
+        res = await self._client.txn(
+            compare=[Compare.create_revision(self._key) == self._revision],
+            success=[Op.put(self._key, val, lease=self._session.lease_id)],
+            timeout=timeout,
+        )
+        if not res.succeeded:
+            raise ElectionNotLeaderError(f"{self._key!r} is no longer the leader key")
+
+    async def resign(self) -> None:
+        """Give up leadership (or candidacy): delete my key if it is still mine."""
+        key, revision = self._key, self._revision
+        await self._withdraw(key, revision)
+
+    async def leader(self, *, timeout: float | None = None) -> KeyValue | None:
+        """The current leader's key and value, or ``None`` when nobody leads."""
+        res = await self._client.get(
+            self.prefix,
+            prefix=True,
+            sort_target=SortTarget.CREATE,
+            sort_order=SortOrder.ASCEND,
+            limit=1,
+            timeout=timeout,
+        )
+        return res.kvs[0] if res.kvs else None
+
+    async def observe(self) -> AsyncIterator[KeyValue]:
+        """Yield the leader's key-value each time leadership or its value changes.
+
+        Starts with the current leader (waiting for one if nobody leads).
+        Values come in revision order, each once. Runs until the consumer stops.
+        """
+        last: tuple[bytes, int] | None = None
+        while True:
+            try:
+                res = await self._client.get(
+                    self.prefix,
+                    prefix=True,
+                    sort_target=SortTarget.CREATE,
+                    sort_order=SortOrder.ASCEND,
+                    limit=1,
+                )
+                if res.kvs:
+                    leader = res.kvs[0]
+                    start = res.header.revision + 1
+                else:
+                    leader = await self._first_candidate(res.header.revision + 1)
+                    start = leader.mod_revision + 1
+                if last != (leader.key, leader.mod_revision):
+                    last = (leader.key, leader.mod_revision)
+                    yield leader
+                async with self._client.watch(leader.key, start_revision=start) as watch:
+                    async for event in watch:
+                        if event.type is EventType.DELETE:
+                            break
+                        last = (event.kv.key, event.kv.mod_revision)
+                        yield event.kv
+            except CompactedError:
+                continue  # history moved on: look at the current leader again
+
+    async def _first_candidate(self, start: int) -> KeyValue:
+        async with self._client.watch(
+            self.prefix, prefix=True, start_revision=start, filters=[WatchFilter.NODELETE]
+        ) as watch:
+            async for event in watch:
+                return event.kv
+        raise ElectionNotLeaderError("the election watch ended")
+
+    async def _open_session(self) -> Session:
+        if self._shared is not None:
+            self._session = self._shared
+        elif self._session is None or not self._session.alive:
+            self._session = await Session(self._client, ttl=self._ttl).open()
+        return self._session
+
+    async def _withdraw(self, key: bytes | None, revision: int) -> None:
+        self._key = None
+        self._revision = 0
+        timeout = self._client.config.timeout
+        try:
+            if key is not None and revision:
+                await shielded(
+                    self._client.txn(
+                        compare=[Compare.create_revision(key) == revision],
+                        success=[Op.delete(key)],
+                    ),
+                    timeout,
+                )
+        finally:
+            if self._shared is None and self._session is not None:
+                session, self._session = self._session, None
+                await shielded(session.close(), timeout)

@@ -1,0 +1,268 @@
+"""A distributed lock with Go ``concurrency.Mutex``'s algorithm and key layout.
+
+Each contender writes ``<name>/<lease id in lowercase hex>`` with its session's
+lease (one txn, only if the key does not exist yet), then waits, by watch, for
+every older key under ``<name>/`` to be deleted. The create revision of the
+contender's key orders the queue (FIFO) and is the lock's fencing token.
+
+The layout is byte-for-byte the one ``etcdctl lock`` and Go services use, so
+they all exclude each other.
+
+A lock held by a process that dies is released when its lease expires (within
+the session TTL). A lock is **not** a guarantee by itself that only one holder
+acts at a time (a paused holder may not know it lost the lock): make the
+protected writes conditional with :meth:`Lock.guard` so etcd rejects writes
+from a holder that lost it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from .._keys import to_key
+from ..errors import LeaseLostError, LockTimeoutError
+from ..ops import Compare, Op
+from ..types import GetResult, SortOrder, SortTarget
+from ._util import first_of, shielded
+from ._wait import wait_deletes
+from .session import Session
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["DEFAULT_LOCK_TTL", "Lock"]
+
+#: ``etcdctl lock``'s default session TTL, in seconds.
+DEFAULT_LOCK_TTL = 10
+
+
+def _owner_op(prefix: bytes) -> Op:
+    """The oldest key under *prefix* (Go ``WithFirstCreate``)."""
+    return Op.get(
+        prefix,
+        prefix=True,
+        sort_target=SortTarget.CREATE,
+        sort_order=SortOrder.ASCEND,
+        limit=1,
+    )
+
+
+class Lock:
+    """A distributed mutex named *name*.
+
+    ``Lock(client, name, ttl=10)`` uses a private session (its own lease,
+    granted on acquire and revoked on release); ``Lock(session, name)`` uses a
+    shared one (as in Go, two locks of one session do not exclude each other).
+
+    Use ``async with client.lock(name, timeout=5) as lock:`` (raises
+    :class:`aetcd.LockTimeoutError` instead of running the body unlocked) or
+    :meth:`acquire` / :meth:`try_acquire` / :meth:`release`.
+    """
+
+    def __init__(
+        self,
+        client_or_session: Client | Session,
+        name: str | bytes,
+        *,
+        ttl: int = DEFAULT_LOCK_TTL,
+        timeout: float | None = None,
+    ) -> None:
+        if isinstance(client_or_session, Session):
+            self._client = client_or_session.client
+            self._shared: Session | None = client_or_session
+        else:
+            self._client = client_or_session
+            self._shared = None
+        self.name = to_key(name, "name")
+        self.prefix = self.name + b"/"
+        self._ttl = ttl
+        self._timeout = timeout
+        self._session: Session | None = None
+        self._key: bytes | None = None
+        self._revision = 0
+
+    def __repr__(self) -> str:
+        state = f"held key={self._key!r} revision={self._revision}" if self._key else "not held"
+        return f"<aetcd.recipes.Lock {self.name!r} {state}>"
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def key(self) -> bytes:
+        """``<name>/<lease id hex>``: this holder's key (the lock must be held)."""
+        if self._key is None:
+            raise RuntimeError("the lock is not held")
+        return self._key
+
+    @property
+    def revision(self) -> int:
+        """The fencing token: the create revision of :attr:`key` (the lock must be held)."""
+        if self._key is None:
+            raise RuntimeError("the lock is not held")
+        return self._revision
+
+    @property
+    def held(self) -> bool:
+        """Whether this object believes it holds the lock (False once its lease is lost)."""
+        return self._key is not None and self._session is not None and self._session.alive
+
+    def guard(self) -> Compare:
+        """The compare to add to your own txns: it holds only while this lock is held.
+
+        ``await client.txn([lock.guard()], [Op.put("data", "x")])`` is applied
+        only if the lock's key still exists with the same create revision, so a
+        holder that lost the lock cannot write.
+        """
+        return Compare.create_revision(self.key) == self.revision
+
+    async def is_owner(self, *, timeout: float | None = None) -> bool:
+        """Ask etcd whether this object still holds the lock."""
+        if self._key is None:
+            return False
+        res = await self._client.get(self._key, keys_only=True, timeout=timeout)
+        return bool(res.kvs) and res.kvs[0].create_revision == self._revision
+
+    async def lost(self) -> None:
+        """Return once the lock's session lease is lost (the lock is then not held)."""
+        if self._session is None:
+            raise RuntimeError("the lock is not held")
+        await self._session.lost()
+
+    # -- acquire / release -------------------------------------------------------------
+
+    async def acquire(self, timeout: float | None = None) -> None:
+        """Wait until the lock is held.
+
+        Waiters are served in the order they asked (create revision), each
+        watching only its predecessor. On *timeout* (seconds) raises
+        :class:`aetcd.LockTimeoutError`; on loss of the session while waiting
+        :class:`aetcd.LeaseLostError`. In both cases, and on cancellation, this
+        waiter's key is removed again.
+        """
+        if self._key is not None:
+            raise RuntimeError("this Lock object already holds the lock")
+        session = await self._open_session()
+        key = self.prefix + f"{session.lease_id:x}".encode()
+        created = False
+        revision = 0
+        try:
+            try:
+                async with asyncio.timeout(timeout) as deadline:
+                    created, revision, owner = await self._enqueue(session, key)
+                    if not owner:
+                        await self._wait(session, revision)
+                        res = await self._client.get(key, keys_only=True)
+                        if not res.kvs or res.kvs[0].create_revision != revision:
+                            raise LeaseLostError(
+                                f"lock key {key!r} vanished while waiting: the session's "
+                                "lease was lost"
+                            )
+            except TimeoutError:
+                if deadline.expired():
+                    raise LockTimeoutError(
+                        f"lock {self.name!r} not acquired within {timeout} s"
+                    ) from None
+                raise
+        except BaseException:
+            await self._abandon(key, revision if created else 0)
+            raise
+        self._key = key
+        self._revision = revision
+
+    async def try_acquire(self) -> bool:
+        """Take the lock if it is free right now; never waits for another holder."""
+        if self._key is not None:
+            raise RuntimeError("this Lock object already holds the lock")
+        session = await self._open_session()
+        key = self.prefix + f"{session.lease_id:x}".encode()
+        created = False
+        revision = 0
+        try:
+            created, revision, owner = await self._enqueue(session, key)
+        except BaseException:
+            await self._abandon(key, revision if created else 0)
+            raise
+        if not owner:
+            await self._abandon(key, revision if created else 0)
+            return False
+        self._key = key
+        self._revision = revision
+        return True
+
+    async def release(self) -> None:
+        """Release the lock: delete its key if it is still ours (shielded from cancellation).
+
+        Safe to call when not held. A private session is closed (its lease revoked).
+        """
+        key, revision = self._key, self._revision
+        self._key = None
+        self._revision = 0
+        await self._abandon(key, revision)
+
+    async def __aenter__(self) -> Self:
+        await self.acquire(self._timeout)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.release()
+
+    # -- internals -----------------------------------------------------------------------
+
+    async def _open_session(self) -> Session:
+        if self._shared is not None:
+            self._session = self._shared
+        elif self._session is None or not self._session.alive:
+            self._session = await Session(self._client, ttl=self._ttl).open()
+        return self._session
+
+    async def _enqueue(self, session: Session, key: bytes) -> tuple[bool, int, bool]:
+        """One txn: create my key unless it exists; read the queue's head.
+
+        Returns (created, my create revision, whether I am the owner).
+        """
+        res = await self._client.txn(
+            compare=[Compare.create_revision(key) == 0],
+            success=[Op.put(key, b"", lease=session.lease_id), _owner_op(self.prefix)],
+            failure=[Op.get(key), _owner_op(self.prefix)],
+        )
+        if res.succeeded:
+            revision = res.header.revision
+        else:
+            mine = res.responses[0]
+            assert isinstance(mine, GetResult)
+            revision = mine.kvs[0].create_revision
+        head = res.responses[1]
+        assert isinstance(head, GetResult)
+        owner = not head.kvs or head.kvs[0].create_revision == revision
+        return res.succeeded, revision, owner
+
+    async def _wait(self, session: Session, revision: int) -> None:
+        finished, _ = await first_of(
+            wait_deletes(self._client, self.prefix, revision - 1), session.lost()
+        )
+        if not finished:
+            raise LeaseLostError(f"the session of lock {self.name!r} was lost while waiting")
+
+    async def _abandon(self, key: bytes | None, revision: int) -> None:
+        """Delete *key* if it still has *revision*; close a private session."""
+        timeout = self._client.config.timeout
+        try:
+            if key is not None and revision:
+                await shielded(
+                    self._client.txn(
+                        compare=[Compare.create_revision(key) == revision],
+                        success=[Op.delete(key)],
+                    ),
+                    timeout,
+                )
+        finally:
+            if self._shared is None and self._session is not None:
+                session, self._session = self._session, None
+                await shielded(session.close(), timeout)
