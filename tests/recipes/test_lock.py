@@ -1,0 +1,221 @@
+"""Lock: exclusion, FIFO, timeouts, clean-up, fencing, and interop with etcdctl."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from typing import Any
+
+import pytest
+from conftest import etcdctl, python_child
+
+import aetcd
+from aetcd import Op
+from aetcd.recipes import Lock
+
+# A child process: holds `lock` with a short TTL, reports, waits for "go" on stdin,
+# then tries a fenced write and an unfenced one, and reports what etcd said.
+HOLDER = """
+import asyncio, json, sys
+import aetcd
+from aetcd import Op
+
+async def main():
+    endpoint, name, data = sys.argv[1:4]
+    async with aetcd.Client(endpoint, timeout=3) as client:
+        lock = client.lock(name, ttl=2)
+        await lock.acquire()
+        print(json.dumps({"key": lock.key.decode(), "revision": lock.revision}), flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        fenced = await client.txn([lock.guard()], [Op.put(data, "holder-fenced")])
+        await client.put(data, "holder-unfenced")
+        print(json.dumps({"fenced": fenced.succeeded, "held": lock.held}), flush=True)
+
+asyncio.run(main())
+"""
+
+# Increments a counter N times, read-modify-write, under the lock.
+INCREMENTER = """
+import asyncio, sys
+import aetcd
+
+async def main():
+    endpoint, name, counter, n = sys.argv[1:5]
+    async with aetcd.Client(endpoint) as client:
+        for _ in range(int(n)):
+            async with client.lock(name, ttl=5):
+                kv = (await client.get(counter)).first
+                value = int(kv.value) if kv else 0
+                await asyncio.sleep(0.001)
+                await client.put(counter, str(value + 1))
+    print("done", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_mutual_exclusion_across_processes(
+    etcd_server: Any, etcd_prefix: str, spawn: Any
+) -> None:
+    name, counter = etcd_prefix + "lock", etcd_prefix + "counter"
+    children = [
+        await spawn(python_child(INCREMENTER, etcd_server.endpoint, name, counter, "15"))
+        for _ in range(3)
+    ]
+    for child in children:
+        assert await child.line(timeout=60) == "done"
+    async with aetcd.Client(etcd_server.endpoint) as client:
+        kv = (await client.get(counter)).first
+        assert kv is not None and kv.value == b"45", "an increment was lost: not exclusive"
+        assert (await client.get(name + "/", prefix=True)).count == 0
+
+
+async def test_fencing_stops_a_paused_holder(
+    etcd_server: Any, etcd_prefix: str, spawn: Any
+) -> None:
+    name, data = etcd_prefix + "lock", etcd_prefix + "data"
+    holder = await spawn(python_child(HOLDER, etcd_server.endpoint, name, data))
+    first = json.loads(await holder.line())
+    assert first["key"].startswith(name + "/")
+    holder.signal(signal.SIGSTOP)  # a GC pause, a VM freeze...
+    async with aetcd.Client(etcd_server.endpoint) as client:
+        # The holder's lease expires (TTL 2 s): the lock passes to us.
+        async with client.lock(name, ttl=5, timeout=15) as lock:
+            assert lock.revision > first["revision"]
+            await client.txn([lock.guard()], [Op.put(data, "new-holder")])
+            holder.signal(signal.SIGCONT)
+            await holder.send("go")
+            report = json.loads(await holder.line())
+            # Fencing: the old holder's guarded write was refused by etcd...
+            assert report["fenced"] is False
+            # ...while an unguarded write went through: why fencing is needed.
+            kv = (await client.get(data)).first
+            assert kv is not None and kv.value == b"holder-unfenced"
+            assert await lock.is_owner()
+
+
+async def test_fifo_order(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+    name = etcd_prefix + "fifo"
+    order: list[int] = []
+    holder = etcd_client.lock(name)
+    await holder.acquire()
+
+    async def waiter(i: int) -> None:
+        async with etcd_client.lock(name):
+            order.append(i)
+
+    tasks = []
+    async with etcd_client.watch(name + "/", prefix=True) as queued:
+        for i in range(6):
+            tasks.append(asyncio.create_task(waiter(i)))
+            # Wait until waiter i is queued (its key written) before starting the next.
+            async with asyncio.timeout(10):
+                await anext(aiter(queued))
+    await holder.release()
+    await asyncio.gather(*tasks)
+    assert order == list(range(6))
+
+
+async def test_try_acquire_timeout_and_cleanup(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+    name = etcd_prefix + "t"
+    async with etcd_client.lock(name) as held:
+        assert held.key.startswith(name.encode() + b"/")
+        other = etcd_client.lock(name)
+        assert await other.try_acquire() is False
+        with pytest.raises(aetcd.LockTimeoutError):
+            await other.acquire(timeout=0.3)
+        with pytest.raises(aetcd.LockTimeoutError):
+            async with etcd_client.lock(name, timeout=0.2):
+                raise AssertionError("the body must not run unlocked")
+        # A cancelled waiter removes its key too.
+        task = asyncio.create_task(etcd_client.lock(name).acquire())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await etcd_client.get(name + "/", prefix=True)).count == 1
+        assert await held.is_owner()
+    assert not await held.is_owner()
+    assert (await etcd_client.get(name + "/", prefix=True)).count == 0
+    with pytest.raises(RuntimeError):
+        held.key  # noqa: B018 - not held any more
+
+
+async def test_release_is_fenced_and_idempotent(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+    name = etcd_prefix + "r"
+    lock = etcd_client.lock(name)
+    await lock.acquire()
+    key = lock.key
+    await lock.release()
+    await lock.release()  # no-op
+    assert not await lock.is_owner()
+    assert (await etcd_client.get(key)).count == 0
+
+
+async def test_lock_loss_is_visible(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+    async with etcd_client.session(ttl=5) as session:
+        lock = Lock(session, etcd_prefix + "lost")
+        await lock.acquire()
+        assert lock.held
+        await etcd_client.revoke(session.lease_id)  # e.g. an operator, or expiry
+        async with asyncio.timeout(10):
+            await lock.lost()
+        assert not lock.held
+        assert not await lock.is_owner()
+
+
+async def test_two_locks_on_one_session_share_the_key(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    # As in Go: locks of one session do not exclude each other (same key).
+    async with etcd_client.session(ttl=10) as session:
+        a, b = Lock(session, etcd_prefix + "s"), Lock(session, etcd_prefix + "s")
+        await a.acquire()
+        assert await b.try_acquire()
+        assert a.key == b.key and a.revision == b.revision
+        await b.release()
+        await a.release()
+
+
+async def test_bad_names(etcd_client: aetcd.Client) -> None:
+    with pytest.raises(aetcd.EmptyKeyError):
+        etcd_client.lock("")
+    with pytest.raises(TypeError):
+        etcd_client.lock(5)  # type: ignore[arg-type]
+
+
+async def test_etcdctl_holds_python_waits(etcd_server: Any, etcd_prefix: str, spawn: Any) -> None:
+    name = etcd_prefix + "ctl"
+    ctl = await spawn(etcdctl(etcd_server.endpoint, "lock", name))
+    key = await ctl.line()
+    assert key.startswith(name + "/")
+    async with aetcd.Client(etcd_server.endpoint) as client:
+        held = (await client.get(key)).first
+        assert held is not None and held.lease != 0
+        assert key == f"{name}/{held.lease:x}"  # the very layout we write
+        lock = client.lock(name)
+        assert not await lock.try_acquire()
+        waiting = asyncio.create_task(lock.acquire(timeout=20))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        ctl.signal(signal.SIGTERM)  # etcdctl unlocks on SIGTERM
+        await waiting
+        assert lock.key != key.encode() and await lock.is_owner()
+        await lock.release()
+
+
+async def test_python_holds_etcdctl_waits(etcd_server: Any, etcd_prefix: str, spawn: Any) -> None:
+    name = etcd_prefix + "py"
+    async with aetcd.Client(etcd_server.endpoint) as client:
+        lock = client.lock(name)
+        await lock.acquire()
+        ctl = await spawn(
+            etcdctl(etcd_server.endpoint, "lock", name, "--", "sh", "-c", "echo got:$ETCD_LOCK_KEY")
+        )
+        with pytest.raises(TimeoutError):
+            await ctl.line(timeout=1.0)  # blocked behind us
+        await lock.release()
+        line = await ctl.line()
+        assert line.startswith(f"got:{name}/")
+        assert await ctl.wait() == 0
