@@ -104,6 +104,102 @@ async def tour_txn_lock(client: aetcd.Client, root: str) -> None:
         say(f"future revision: {type(exc).__name__}: {exc.message} (retryable={exc.retryable})")
 
 
+async def tour_lease(client: aetcd.Client, root: str) -> None:
+    step("Leases: keys that vanish when their owner stops renewing them")
+    loop = asyncio.get_running_loop()
+    lease = await client.grant(ttl=2)
+    await client.put(f"{root}session/worker-7", "busy", lease=lease)
+    info = await client.time_to_live(lease, keys=True)
+    say(f"granted lease {lease.id:#x} (ttl {info.granted_ttl} s) holding {info.keys}")
+    start = loop.time()
+    async with client.watch(f"{root}session/worker-7") as watch:
+        async for event in watch:
+            if event.type is aetcd.EventType.DELETE:
+                break
+    say(f"nobody renewed it: etcd deleted the key after {loop.time() - start:.1f} s")
+
+    async with client.lease(ttl=2) as kept:
+        await client.put(f"{root}heart-ping", "live", lease=kept)
+        await asyncio.sleep(3)
+        alive = (await client.get(f"{root}heart-ping")).count == 1
+        say(
+            f"heartbeat key under a lease kept alive in the background: still there after "
+            f"3 s > ttl 2 s: {alive}; lease alive={kept.alive}"
+        )
+    gone = (await client.get(f"{root}heart-ping")).count == 0
+    say(f"leaving the block revoked the lease: heartbeat key gone: {gone}")
+
+
+async def tour_watch(client: aetcd.Client, root: str) -> None:
+    step("Hot reload: a watch sees every configuration change, in order")
+    prefix = f"{root}config/"
+    current = {kv.key: kv.value for kv in await client.get(prefix, prefix=True)}
+    say(f"loaded {len(current)} settings")
+    async with client.watch(prefix, prefix=True, prev_kv=True) as watch:
+
+        async def operator() -> None:
+            await client.put(f"{prefix}db/pool", "50")
+            await client.put(f"{prefix}feature/search", "off")
+            await client.delete(f"{prefix}feature/search")
+
+        writer = asyncio.create_task(operator())
+        seen = 0
+        async for event in watch:
+            key = event.kv.key.decode().removeprefix(prefix)
+            if event.type is aetcd.EventType.PUT:
+                old = event.prev_kv.value.decode() if event.prev_kv else None
+                current[event.kv.key] = event.kv.value
+                say(f"  reload: {key} {old!r} -> {event.kv.value.decode()!r} "
+                    f"(revision {event.kv.mod_revision})")
+            else:
+                current.pop(event.kv.key, None)
+                say(f"  reload: {key} removed (revision {event.kv.mod_revision})")
+            seen += 1
+            if seen == 3:
+                break
+        await writer
+    say(f"now {len(current)} settings; the watch resumes by itself after reconnects")
+
+
+async def tour_recipes(client: aetcd.Client, root: str) -> None:
+    step("Distributed lock: several workers, one at a time, in arrival order")
+    log: list[str] = []
+
+    async def worker(name: str) -> None:
+        async with client.lock(f"{root}locks/report", ttl=5, timeout=30) as lock:
+            log.append(name)
+            say(f"  {name} holds {lock.key.decode()} (fencing token {lock.revision})")
+            # Writes made under the lock are guarded by it: a holder that lost
+            # the lock (paused, partitioned) cannot overwrite the next one's work.
+            res = await client.txn([lock.guard()], [Op.put(f"{root}report", name)])
+            assert res.succeeded
+            await asyncio.sleep(0.1)
+
+    await asyncio.gather(*(worker(f"worker-{i}") for i in range(4)))
+    say(f"order of service: {', '.join(log)}; key layout shared with `etcdctl lock`")
+
+    step("Leader election with failover")
+    alice = client.election(f"{root}leader", ttl=5)
+    bob = client.election(f"{root}leader", ttl=5)
+    await alice.campaign("alice")
+    leader = await alice.leader()
+    assert leader is not None
+    say(f"leader: {leader.value.decode()}")
+    bob_wins = asyncio.create_task(bob.campaign("bob"))
+    await asyncio.sleep(0.2)
+    say(f"bob is waiting behind alice: {not bob_wins.done()}")
+    await alice.proclaim("alice (v2)")
+    leader = await bob.leader()
+    assert leader is not None
+    say(f"alice proclaims a new value: {leader.value.decode()}")
+    await alice.resign()
+    await bob_wins
+    leader = await bob.leader()
+    assert leader is not None
+    say(f"alice resigned: the new leader is {leader.value.decode()}")
+    await bob.resign()
+
+
 @contextlib.asynccontextmanager
 async def _endpoint(given: str | None) -> AsyncIterator[str]:
     if given:
@@ -127,6 +223,9 @@ async def main(argv: list[str] | None = None) -> int:
             await client.delete(root, prefix=True)
             await tour_kv(client, root)
             await tour_txn_lock(client, root)
+            await tour_lease(client, root)
+            await tour_watch(client, root)
+            await tour_recipes(client, root)
             await client.delete(root, prefix=True)
     say()
     say("tour complete")

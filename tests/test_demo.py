@@ -1,0 +1,18 @@
+"""The demo tour (what `scripts/demo` runs) completes against a real etcd."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aetcd import demo
+
+
+async def test_demo_tour(etcd_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert await demo.main(["--endpoint", etcd_server.endpoint]) == 0
+    out = capsys.readouterr().out
+    assert "exactly one winner: True" in out
+    assert "heartbeat key gone: True" in out
+    assert "the new leader is bob" in out
+    assert out.rstrip().endswith("tour complete")
