@@ -34,7 +34,9 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
     in seconds (``math.inf``: none). ``username``/``password`` turn on etcd auth;
     the token is refreshed automatically. ``max_txn_ops`` and
     ``max_request_bytes`` mirror the server's limits so oversize requests fail
-    locally; raise them if your server's flags do.
+    locally; raise them if your server's flags do. ``namespace="app1/"``
+    prefixes every key transparently (KV, txn compares, watches, recipes): the
+    client sees and returns keys without it, like Go's ``namespace`` package.
 
     Use it as ``async with aetcd.Client(...) as client:``, or call methods
     directly (the connection opens on first use) and ``await client.close()``.
@@ -54,8 +56,9 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         keepalive_time: float = 10.0,
         keepalive_timeout: float = 5.0,
+        namespace: str | bytes = b"",
     ) -> None:
-        self.config = ClientConfig.build(
+        self._settings = ClientConfig.build(
             endpoints,
             username=username,
             password=password,
@@ -65,17 +68,26 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             max_request_bytes=max_request_bytes,
             keepalive_time=keepalive_time,
             keepalive_timeout=keepalive_timeout,
+            namespace=namespace,
         )
-        self._t = Transport(self.config)
+        self._t = Transport(self._settings)
 
     def __repr__(self) -> str:
-        eps = [e.address for e in self.config.endpoints]
+        eps = [e.address for e in self._settings.endpoints]
         return f"<aetcd.Client endpoints={eps} state={self._t.state.value}>"
 
     @property
     def endpoints(self) -> list[str]:
         """The configured endpoint addresses."""
-        return [e.address for e in self.config.endpoints]
+        return [e.address for e in self._settings.endpoints]
+
+    @property
+    def settings(self) -> ClientConfig:
+        """The validated configuration (secrets are left out of its repr).
+
+        (``client.config(prefix)`` is the configuration-mirror recipe.)
+        """
+        return self._settings
 
     @property
     def closed(self) -> bool:

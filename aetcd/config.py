@@ -13,7 +13,7 @@ from typing import Final
 
 import grpc
 
-from ._keys import to_timeout
+from ._keys import to_bytes, to_timeout
 from .errors import InvalidArgumentError
 
 __all__ = ["TLS", "ClientConfig", "Endpoint"]
@@ -135,6 +135,7 @@ class ClientConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     keepalive_time: float = 10.0
     keepalive_timeout: float = 5.0
+    namespace: bytes = b""
 
     @classmethod
     def build(
@@ -149,6 +150,7 @@ class ClientConfig:
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         keepalive_time: float = 10.0,
         keepalive_timeout: float = 5.0,
+        namespace: str | bytes = b"",
     ) -> ClientConfig:
         """Validate user settings (raising before any I/O) and freeze them."""
         if isinstance(endpoints, str):
@@ -190,6 +192,7 @@ class ClientConfig:
             max_request_bytes=max_request_bytes,
             keepalive_time=ka_time,
             keepalive_timeout=ka_timeout,
+            namespace=to_bytes(namespace, "namespace"),
         )
 
     def channel_options(self) -> list[tuple[str, int | str]]:

@@ -6,6 +6,7 @@ before any I/O) and hands it to :meth:`KV.do`, like Go's ``KV.Do``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,11 +14,20 @@ from ._channel import State, Transport
 from ._keys import to_int
 from ._pb import rpc_pb2
 from .errors import RequestTooLargeError
-from .ops import Compare, LeaseLike, Op, OpKind, check_txn_ops, txn_has_writes
+from .ops import (
+    Compare,
+    LeaseLike,
+    Op,
+    OpKind,
+    check_txn_ops,
+    namespaced,
+    txn_has_writes,
+)
 from .types import (
     CompactResult,
     DeleteResult,
     GetResult,
+    KeyValue,
     OpResult,
     PutResult,
     SortOrder,
@@ -42,6 +52,14 @@ class KV:
         t = self._t
         if t.state is not State.OPENED or t.forked:
             await t.open()
+        ns = t.config.namespace
+        if ns:
+            result = await self._do(t, namespaced(op, ns), timeout)
+            return _strip(result, len(ns))
+        return await self._do(t, op, timeout)
+
+    @staticmethod
+    async def _do(t: Transport, op: Op, timeout: float | None) -> OpResult:
         kind = op.kind
         req = op.request
         if kind is OpKind.GET:
@@ -203,3 +221,20 @@ class KV:
         req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
         return CompactResult.from_pb(resp)
+
+
+def _strip_kv(kv: KeyValue, n: int) -> KeyValue:
+    return dataclasses.replace(kv, key=kv.key[n:])
+
+
+def _strip(result: OpResult, n: int) -> OpResult:
+    """Remove the namespace (its length *n*) from every key of a result."""
+    if isinstance(result, GetResult):
+        return dataclasses.replace(result, kvs=[_strip_kv(kv, n) for kv in result.kvs])
+    if isinstance(result, PutResult):
+        if result.prev_kv is None:
+            return result
+        return dataclasses.replace(result, prev_kv=_strip_kv(result.prev_kv, n))
+    if isinstance(result, DeleteResult):
+        return dataclasses.replace(result, prev_kvs=[_strip_kv(kv, n) for kv in result.prev_kvs])
+    return dataclasses.replace(result, responses=[_strip(r, n) for r in result.responses])

@@ -441,3 +441,52 @@ class CompareOperand:
 
     def __repr__(self) -> str:
         return f"Compare.{_TARGET_FIELD[self._target]}({self._key!r})"
+
+
+# -- namespaces ----------------------------------------------------------------------
+
+
+def ns_range(ns: bytes, key: bytes, range_end: bytes) -> tuple[bytes, bytes]:
+    """Prefix a (key, range_end) pair with namespace *ns* (Go ``namespace`` package).
+
+    A range end of ``b"\\0"`` ("to the end of the keyspace") becomes the end of
+    the namespace, so a namespaced client never sees keys outside it.
+    """
+    if range_end == FROM_KEY:
+        end = prefix_range_end(ns)
+    elif range_end:
+        end = ns + range_end
+    else:
+        end = b""
+    if key == FROM_KEY and range_end == FROM_KEY:
+        return ns, end
+    return ns + key, end
+
+
+def namespaced(op: Op, ns: bytes) -> Op:
+    """A copy of *op* with every key (compares and nested txns too) under *ns*."""
+    req = type(op.request)()
+    req.CopyFrom(op.request)
+    _prefix_request(op.kind, req, ns)
+    return Op(op.kind, req, op.key)
+
+
+def _prefix_request(kind: OpKind, req: Any, ns: bytes) -> None:
+    if kind is OpKind.PUT:
+        req.key = ns + req.key
+    elif kind is OpKind.TXN:
+        for cmp in req.compare:
+            cmp.key, cmp.range_end = ns_range(ns, cmp.key, cmp.range_end)
+        for branch in (req.success, req.failure):
+            for item in branch:
+                which = item.WhichOneof("request")
+                if which == "request_range":
+                    _prefix_request(OpKind.GET, item.request_range, ns)
+                elif which == "request_put":
+                    _prefix_request(OpKind.PUT, item.request_put, ns)
+                elif which == "request_delete_range":
+                    _prefix_request(OpKind.DELETE, item.request_delete_range, ns)
+                elif which == "request_txn":
+                    _prefix_request(OpKind.TXN, item.request_txn, ns)
+    else:
+        req.key, req.range_end = ns_range(ns, req.key, req.range_end)

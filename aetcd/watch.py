@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import itertools
 import logging
 import re
@@ -46,7 +47,7 @@ from .errors import (
     from_grpc,
     from_message,
 )
-from .ops import key_range
+from .ops import key_range, ns_range
 from .types import Event, ResponseHeader, WatchFilter, WatchResponse
 
 __all__ = ["Watch", "WatchAPI"]
@@ -104,6 +105,9 @@ class WatchAPI:
         are checked here, before any I/O.
         """
         k, end = key_range(key, prefix, range_end, from_key)
+        ns = self._t.config.namespace
+        if ns:
+            k, end = ns_range(ns, k, end)
         rev = to_int(start_revision, "start_revision")
         if type(prev_kv) is not bool or type(progress_notify) is not bool:
             raise TypeError("prev_kv and progress_notify must be bool")
@@ -156,6 +160,7 @@ class Watch:
         max_buffer: int,
     ) -> None:
         self._api = api
+        self._ns = len(api._t.config.namespace)
         self.key = key
         self.range_end = range_end
         self.start_revision = start_revision
@@ -246,7 +251,8 @@ class Watch:
             if isinstance(item, WatchResponse):
                 continue  # progress notification: revision already advanced
             events.extend(item[1])
-        return Event.from_pb(events.popleft())
+        event = Event.from_pb(events.popleft())
+        return _strip(event, self._ns) if self._ns else event
 
     async def responses(self) -> AsyncIterator[WatchResponse]:
         """Yield whole responses (batches of events, and progress notifications)."""
@@ -261,9 +267,10 @@ class Watch:
                 yield item
             else:
                 header, events = item
-                yield WatchResponse(
-                    ResponseHeader.from_pb(header), [Event.from_pb(e) for e in events]
-                )
+                converted = [Event.from_pb(e) for e in events]
+                if self._ns:
+                    converted = [_strip(e, self._ns) for e in converted]
+                yield WatchResponse(ResponseHeader.from_pb(header), converted)
 
     async def _next_item(self) -> WatchResponse | tuple[Any, list[Any]]:
         if self._created is None:
@@ -588,3 +595,13 @@ class _WatchStream:
         self.closed = True
         for watch in list(self._watches):
             watch.fail(error)
+
+
+def _strip(event: Event, n: int) -> Event:
+    """Remove a client namespace (its length *n*) from an event's keys."""
+    prev = event.prev_kv
+    return Event(
+        event.type,
+        dataclasses.replace(event.kv, key=event.kv.key[n:]),
+        None if prev is None else dataclasses.replace(prev, key=prev.key[n:]),
+    )

@@ -211,7 +211,7 @@ class Election:
     async def _withdraw(self, key: bytes | None, revision: int) -> None:
         self._key = None
         self._revision = 0
-        timeout = self._client.config.timeout
+        timeout = self._client.settings.timeout
         try:
             if key is not None and revision:
                 await shielded(

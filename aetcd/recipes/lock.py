@@ -252,7 +252,7 @@ class Lock:
 
     async def _abandon(self, key: bytes | None, revision: int) -> None:
         """Delete *key* if it still has *revision*; close a private session."""
-        timeout = self._client.config.timeout
+        timeout = self._client.settings.timeout
         try:
             if key is not None and revision:
                 await shielded(

@@ -175,6 +175,6 @@ def test_tls_needs_cert_and_key_together() -> None:
 def test_password_never_in_repr() -> None:
     client = aetcd.Client("127.0.0.1:2379", username="root", password="s3cret-pw")
     assert "s3cret-pw" not in repr(client)
-    assert "s3cret-pw" not in repr(client.config)
+    assert "s3cret-pw" not in repr(client.settings)
     tls = aetcd.TLS(cert=b"CERT", key=b"PRIVATE-KEY-BYTES")
     assert "PRIVATE-KEY-BYTES" not in repr(tls)
