@@ -39,6 +39,7 @@ _REFRESH_TOKEN: Final = frozenset(
         "etcdserver: user name is empty",
     }
 )
+_AUTH_NOT_ENABLED: Final = "etcdserver: authentication is not enabled"
 _BACKOFF: Final = 0.025  # seconds between read retries (Go: 25 ms +-10 %)
 
 
@@ -259,6 +260,12 @@ class Transport:
                     request, timeout=self.config.timeout, wait_for_ready=True
                 )
             except grpc.aio.AioRpcError as exc:
+                if exc.details() == _AUTH_NOT_ENABLED:
+                    # Auth is off on the server (or was just disabled): no token
+                    # is needed, as in Go's getToken.
+                    self.metadata = None
+                    self._token_generation += 1
+                    return
                 raise from_grpc(exc) from None
             self.metadata = (("token", response.token),)
             self._token_generation += 1

@@ -1,11 +1,284 @@
-"""The Auth facade (placeholder: being written)."""
+"""The Auth facade: enable/disable auth, users, roles and key-range permissions.
+
+Every change is a write: one that fails in transit raises
+:class:`aetcd.OutcomeUnknownError` and is never retried (read the state back
+with :meth:`AuthAPI.user_get` / :meth:`AuthAPI.role_get`). Refusals by etcd
+(unknown user or role, name taken, permission not granted...) raise
+:class:`aetcd.AuthAdminError` with etcd's message.
+
+Passwords are sent to etcd and nowhere else: no repr, log line or error
+message of this module contains one.
+"""
 
 from __future__ import annotations
 
-from ._channel import Transport
+from typing import Final
+
+from ._channel import State, Transport
+from ._keys import FROM_KEY, prefix_range_end, to_bytes
+from ._pb import auth_pb2, rpc_pb2
+from .errors import EmptyKeyError, InvalidArgumentError
+from .types import AuthStatus, Permission, ResponseHeader, Role, RolePermission, User
+
+__all__ = ["AuthAPI"]
+
+_PERMISSIONS: Final = {p.name: p for p in Permission}
+
+
+async def _opened(t: Transport) -> Transport:
+    if t.state is not State.OPENED or t.forked:
+        await t.open()
+    return t
+
+
+def _name(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be str, not {type(value).__name__}")
+    if not value:
+        raise InvalidArgumentError(f"{what} must not be empty")
+    return value
+
+
+def _password(value: object) -> str:
+    # Never echo the value: it is a secret, even when it has the wrong type.
+    if not isinstance(value, str):
+        raise TypeError(f"password must be str, not {type(value).__name__}")
+    if not value:
+        raise InvalidArgumentError("password must not be empty (use no_password=True)")
+    return value
+
+
+def _permission(value: object) -> Permission:
+    if isinstance(value, Permission):
+        return value
+    if isinstance(value, str) and value.upper() in _PERMISSIONS:
+        return _PERMISSIONS[value.upper()]
+    raise TypeError(f"perm must be an aetcd.Permission, not {value!r}")
+
+
+def _key_range(key: object, prefix: bool, range_end: object, from_key: bool) -> tuple[bytes, bytes]:
+    """The ``(key, range_end)`` of a permission, as etcdctl builds it."""
+    k = to_bytes(key, "key")
+    for flag, name in ((prefix, "prefix"), (from_key, "from_key")):
+        if type(flag) is not bool:
+            raise TypeError(f"{name} must be bool, not {type(flag).__name__}")
+    if prefix + from_key + (range_end is not None) > 1:
+        raise InvalidArgumentError("give only one of prefix, range_end and from_key")
+    if prefix:
+        return k, prefix_range_end(k)  # an empty key with prefix=True: every key
+    if from_key:
+        return k, FROM_KEY
+    if range_end is not None:
+        return k, to_bytes(range_end, "range_end")
+    if not k:
+        raise EmptyKeyError("key must not be empty (use prefix=True for every key)")
+    return k, b""
 
 
 class AuthAPI:
     """Auth operations of :class:`aetcd.Client` (etcd's Auth service)."""
 
     _t: Transport
+
+    # -- the switch ------------------------------------------------------------
+
+    async def auth_enable(self, *, timeout: float | None = None) -> None:
+        """Turn authentication on for the whole cluster.
+
+        Needs a ``root`` user holding the ``root`` role first
+        (:class:`aetcd.AuthAdminError` ``root user does not exist`` otherwise).
+        From then on every request needs credentials: a client created without
+        ``username``/``password`` (this one, possibly) gets
+        :class:`aetcd.AuthenticationError`.
+        """
+        t = await _opened(self._t)
+        await t.unary(t.auth.AuthEnable, rpc_pb2.AuthEnableRequest(), timeout, write=True)
+
+    async def auth_disable(self, *, timeout: float | None = None) -> None:
+        """Turn authentication off (needs the root role while it is on)."""
+        t = await _opened(self._t)
+        await t.unary(t.auth.AuthDisable, rpc_pb2.AuthDisableRequest(), timeout, write=True)
+
+    async def auth_status(self, *, timeout: float | None = None) -> AuthStatus:
+        """Whether auth is on, and the auth store's revision."""
+        t = await _opened(self._t)
+        resp = await t.unary(t.auth.AuthStatus, rpc_pb2.AuthStatusRequest(), timeout, write=False)
+        return AuthStatus.from_pb(resp)
+
+    async def authenticate(self, name: str, password: str, *, timeout: float | None = None) -> str:
+        """Check *name*/*password* and return a fresh token for them.
+
+        Rarely needed: a client given ``username``/``password`` gets and
+        refreshes its own token. Raises :class:`aetcd.AuthenticationError` for
+        wrong credentials and :class:`aetcd.AuthAdminError` when auth is off.
+        """
+        req = rpc_pb2.AuthenticateRequest(name=_name(name, "name"), password=_password(password))
+        t = await _opened(self._t)
+        resp = await t.unary(t.auth.Authenticate, req, timeout, write=False)
+        return resp.token
+
+    # -- users -----------------------------------------------------------------
+
+    async def user_add(
+        self,
+        name: str,
+        password: str | None = None,
+        *,
+        no_password: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Create user *name* with *password*.
+
+        ``no_password=True`` (and no password) creates a user that can only
+        authenticate by a TLS client certificate whose common name is *name*.
+        Raises :class:`aetcd.AuthAdminError` if the name is taken.
+        """
+        user = _name(name, "name")
+        if type(no_password) is not bool:
+            raise TypeError(f"no_password must be bool, not {type(no_password).__name__}")
+        if no_password:
+            if password is not None:
+                raise InvalidArgumentError("give a password or no_password=True, not both")
+            secret = ""
+        else:
+            if password is None:
+                raise InvalidArgumentError("a password is required unless no_password=True")
+            secret = _password(password)
+        req = rpc_pb2.AuthUserAddRequest(
+            name=user,
+            password=secret,
+            options=auth_pb2.UserAddOptions(no_password=no_password),
+        )
+        t = await _opened(self._t)
+        await t.unary(t.auth.UserAdd, req, timeout, write=True)
+
+    async def user_get(self, name: str, *, timeout: float | None = None) -> User:
+        """User *name* and its roles (:class:`aetcd.AuthAdminError` if unknown)."""
+        user = _name(name, "name")
+        t = await _opened(self._t)
+        resp = await t.unary(
+            t.auth.UserGet, rpc_pb2.AuthUserGetRequest(name=user), timeout, write=False
+        )
+        return User(_header(resp), user, list(resp.roles))
+
+    async def user_list(self, *, timeout: float | None = None) -> list[str]:
+        """The names of every user."""
+        t = await _opened(self._t)
+        resp = await t.unary(t.auth.UserList, rpc_pb2.AuthUserListRequest(), timeout, write=False)
+        return list(resp.users)
+
+    async def user_delete(self, name: str, *, timeout: float | None = None) -> None:
+        """Delete user *name* (:class:`aetcd.AuthAdminError` if unknown)."""
+        req = rpc_pb2.AuthUserDeleteRequest(name=_name(name, "name"))
+        t = await _opened(self._t)
+        await t.unary(t.auth.UserDelete, req, timeout, write=True)
+
+    async def user_change_password(
+        self, name: str, password: str, *, timeout: float | None = None
+    ) -> None:
+        """Set a new password for user *name*; its existing tokens stay valid
+        until they expire."""
+        req = rpc_pb2.AuthUserChangePasswordRequest(
+            name=_name(name, "name"), password=_password(password)
+        )
+        t = await _opened(self._t)
+        await t.unary(t.auth.UserChangePassword, req, timeout, write=True)
+
+    async def user_grant_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
+        """Grant *role* to *user* (:class:`aetcd.AuthAdminError` if either is unknown)."""
+        req = rpc_pb2.AuthUserGrantRoleRequest(user=_name(user, "user"), role=_name(role, "role"))
+        t = await _opened(self._t)
+        await t.unary(t.auth.UserGrantRole, req, timeout, write=True)
+
+    async def user_revoke_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
+        """Take *role* away from *user* (:class:`aetcd.AuthAdminError` if not granted)."""
+        req = rpc_pb2.AuthUserRevokeRoleRequest(name=_name(user, "user"), role=_name(role, "role"))
+        t = await _opened(self._t)
+        await t.unary(t.auth.UserRevokeRole, req, timeout, write=True)
+
+    # -- roles -----------------------------------------------------------------
+
+    async def role_add(self, name: str, *, timeout: float | None = None) -> None:
+        """Create role *name*, without permissions (:class:`aetcd.AuthAdminError` if taken).
+
+        The role named ``root`` is special: it may do everything, including
+        auth administration.
+        """
+        req = rpc_pb2.AuthRoleAddRequest(name=_name(name, "name"))
+        t = await _opened(self._t)
+        await t.unary(t.auth.RoleAdd, req, timeout, write=True)
+
+    async def role_get(self, name: str, *, timeout: float | None = None) -> Role:
+        """Role *name* and its permissions (:class:`aetcd.AuthAdminError` if unknown)."""
+        role = _name(name, "name")
+        t = await _opened(self._t)
+        resp = await t.unary(
+            t.auth.RoleGet, rpc_pb2.AuthRoleGetRequest(role=role), timeout, write=False
+        )
+        return Role(_header(resp), role, [RolePermission.from_pb(p) for p in resp.perm])
+
+    async def role_list(self, *, timeout: float | None = None) -> list[str]:
+        """The names of every role."""
+        t = await _opened(self._t)
+        resp = await t.unary(t.auth.RoleList, rpc_pb2.AuthRoleListRequest(), timeout, write=False)
+        return list(resp.roles)
+
+    async def role_delete(self, name: str, *, timeout: float | None = None) -> None:
+        """Delete role *name*; users that had it lose it."""
+        req = rpc_pb2.AuthRoleDeleteRequest(role=_name(name, "name"))
+        t = await _opened(self._t)
+        await t.unary(t.auth.RoleDelete, req, timeout, write=True)
+
+    async def role_grant_permission(
+        self,
+        role: str,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        perm: Permission | str = Permission.READWRITE,
+        timeout: float | None = None,
+    ) -> None:
+        """Let *role* read and/or write *key*, or every key starting with it
+        (``prefix=True``), the range ``[key, range_end)``, or every key from
+        *key* on (``from_key=True``).
+
+        ``perm`` is :class:`aetcd.Permission` ``READ``, ``WRITE`` or
+        ``READWRITE`` (or that name as a string, any case). Granting a range
+        again replaces its permission type.
+        """
+        name = _name(role, "role")
+        k, end = _key_range(key, prefix, range_end, from_key)
+        p = _permission(perm)
+        req = rpc_pb2.AuthRoleGrantPermissionRequest(
+            name=name,
+            perm=auth_pb2.Permission(
+                permType=auth_pb2.Permission.Type.ValueType(p), key=k, range_end=end
+            ),
+        )
+        t = await _opened(self._t)
+        await t.unary(t.auth.RoleGrantPermission, req, timeout, write=True)
+
+    async def role_revoke_permission(
+        self,
+        role: str,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Remove the permission of *role* on exactly this key or range (as it
+        was granted; :class:`aetcd.AuthAdminError` if there is none).
+        """
+        name = _name(role, "role")
+        k, end = _key_range(key, prefix, range_end, from_key)
+        req = rpc_pb2.AuthRoleRevokePermissionRequest(role=name, key=k, range_end=end)
+        t = await _opened(self._t)
+        await t.unary(t.auth.RoleRevokePermission, req, timeout, write=True)
+
+
+def _header(resp: rpc_pb2.AuthUserGetResponse | rpc_pb2.AuthRoleGetResponse) -> ResponseHeader:
+    return ResponseHeader.from_pb(resp.header)

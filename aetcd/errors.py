@@ -405,6 +405,7 @@ _BY_MESSAGE: Final[dict[str, type[EtcdError]]] = {
     "etcdserver: request timed out, waiting for the applied index took too long": (
         ServerTimeoutError
     ),
+    "etcdserver: request timed out, leader transfer took too long": ServerTimeoutError,
     "etcdserver: unhealthy cluster": UnavailableError,
     "etcdserver: corrupt cluster": CorruptError,
     "etcdserver: rpc not supported for learner": NotSupportedForLearnerError,
@@ -434,7 +435,6 @@ _RETRYABLE: Final = frozenset(
     {
         "etcdserver: invalid auth token",
         "etcdserver: revision of auth store is old",
-        "etcdserver: user name is empty",
     }
 )
 

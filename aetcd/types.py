@@ -267,3 +267,179 @@ class WatchResponse:
     def is_progress_notify(self) -> bool:
         """Whether this is a progress notification (no events)."""
         return not self.events
+
+
+# -- cluster, maintenance, auth -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One cluster member as the cluster knows it.
+
+    ``name`` and ``client_urls`` stay empty until a newly added member has
+    started and joined. ``is_learner`` marks a non-voting learner.
+    """
+
+    id: int
+    name: str
+    peer_urls: list[str]
+    client_urls: list[str]
+    is_learner: bool
+
+    @property
+    def started(self) -> bool:
+        """Whether the member has started (it publishes its name when it does)."""
+        return bool(self.name)
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.Member) -> Member:
+        return cls(pb.ID, pb.name, list(pb.peerURLs), list(pb.clientURLs), pb.isLearner)
+
+
+class AlarmType(enum.IntEnum):
+    """Kind of a cluster alarm (etcd ``AlarmType``)."""
+
+    NONE = 0
+    NOSPACE = 1  #: the backend quota is exhausted; writes fail until disarmed
+    CORRUPT = 2  #: a member detected data corruption
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """An alarm raised on one member."""
+
+    member_id: int
+    type: AlarmType
+
+    @property
+    def alarm(self) -> AlarmType:
+        """The alarm type, under etcd's field name."""
+        return self.type
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.AlarmMember) -> Alarm:
+        return cls(pb.memberID, AlarmType(pb.alarm))
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The state of the member that answered (``header.member_id``).
+
+    ``db_size`` is the backend file size in bytes and ``db_size_in_use`` the part
+    of it holding live data (the rest is reclaimed by :meth:`defragment`).
+    ``leader`` is the leader's member id as this member sees it (0: none).
+    ``errors`` lists raised alarms and health problems as text.
+    """
+
+    header: ResponseHeader
+    version: str
+    db_size: int
+    db_size_in_use: int
+    leader: int
+    raft_index: int
+    raft_term: int
+    raft_applied_index: int
+    is_learner: bool
+    errors: list[str]
+
+    @property
+    def member_id(self) -> int:
+        """Id of the member that answered."""
+        return self.header.member_id
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether the member that answered is the leader."""
+        return self.leader != 0 and self.leader == self.header.member_id
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.StatusResponse) -> Status:
+        return cls(
+            ResponseHeader.from_pb(pb.header),
+            pb.version,
+            pb.dbSize,
+            pb.dbSizeInUse,
+            pb.leader,
+            pb.raftIndex,
+            pb.raftTerm,
+            pb.raftAppliedIndex,
+            pb.isLearner,
+            list(pb.errors),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HashKVResult:
+    """A hash of one member's key-value history up to a revision.
+
+    Members that agree on the data return the same ``hash`` for the same
+    revision and ``compact_revision``. ``compact_revision`` is -1 when the store
+    was never compacted; ``hash_revision`` is the revision hashed (0 from servers
+    older than late 3.5).
+    """
+
+    header: ResponseHeader
+    hash: int
+    compact_revision: int
+    hash_revision: int
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.HashKVResponse) -> HashKVResult:
+        header = ResponseHeader.from_pb(pb.header)
+        return cls(header, pb.hash, pb.compact_revision, pb.hash_revision)
+
+
+class Permission(enum.IntEnum):
+    """What a role may do to a key range (etcd ``authpb.Permission.Type``)."""
+
+    READ = 0
+    WRITE = 1
+    READWRITE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RolePermission:
+    """One permission of a role: *perm* on the keys ``[key, range_end)``.
+
+    An empty ``range_end`` means the single ``key``; ``b"\\0"`` means every key
+    from ``key`` on.
+    """
+
+    perm: Permission
+    key: bytes
+    range_end: bytes
+
+    @classmethod
+    def from_pb(cls, pb: Any) -> RolePermission:
+        return cls(Permission(pb.permType), pb.key, pb.range_end)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthStatus:
+    """Whether auth is enabled, and the auth store's revision (bumped by every change)."""
+
+    header: ResponseHeader
+    enabled: bool
+    auth_revision: int
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.AuthStatusResponse) -> AuthStatus:
+        return cls(ResponseHeader.from_pb(pb.header), pb.enabled, pb.authRevision)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user and the names of the roles granted to it (never its password)."""
+
+    header: ResponseHeader
+    name: str
+    roles: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """A role and the key-range permissions granted to it."""
+
+    header: ResponseHeader
+    name: str
+    permissions: list[RolePermission]
