@@ -1,11 +1,821 @@
-"""The Lease facade (placeholder: being written)."""
+"""The Lease facade: grant, revoke, refresh and inspect leases, and keep them alive.
+
+``client.lease(ttl)`` grants a lease and keeps it alive in the background until
+the ``async with`` block exits, then revokes it. Every lease a client keeps
+alive shares **one** LeaseKeepAlive stream, run by a :class:`_KeepAlive`
+manager that mirrors Go's ``lessor`` (``client/v3/lease.go``):
+
+* each lease is sent a keep-alive every TTL/3, scheduled from its last reply
+  with a heap (not a scan of all leases per send);
+* a lease is *lost* when the server answers TTL <= 0 (expired or revoked), or
+  when no reply arrived within its TTL (deadline = last reply + TTL, checked
+  about once a second like Go's ``deadlineLoop``);
+* a broken stream is reopened after 0.5 s with fresh metadata (``hasleader``
+  and the auth token), and every lease is sent a keep-alive at once. Leases
+  keep their deadlines meanwhile, so an outage shorter than the TTL is
+  survived and a longer one marks them lost.
+
+A lost lease never comes back: ``lease.alive`` turns False, ``await
+lease.lost()`` returns and ``lease.lost_reason`` says why.
+"""
 
 from __future__ import annotations
 
-from ._channel import Transport
+import asyncio
+import dataclasses
+import heapq
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final, TypeAlias
+
+import grpc
+import grpc.aio
+
+from ._channel import State, Transport
+from ._keys import INT64_MAX
+from ._pb import rpc_pb2
+from .errors import (
+    AuthenticationError,
+    ClientClosedError,
+    ConnectionFailedError,
+    EtcdError,
+    InvalidArgumentError,
+    LeaseLostError,
+    LeaseNotFoundError,
+    LeaseTTLTooLargeError,
+    OutcomeUnknownError,
+    PermissionDeniedError,
+    from_grpc,
+)
+from .ops import LeaseLike, lease_id
+from .types import LeaseInfo
+
+__all__ = ["MAX_LEASE_TTL", "Lease", "LeaseAPI"]
+
+_log = logging.getLogger("aetcd")
+
+#: The largest TTL etcd grants, in seconds (``MaxLeaseTTL``).
+MAX_LEASE_TTL: Final = 9_000_000_000
+
+_RECONNECT_WAIT: Final = 0.5  # before reopening a broken stream (Go: retryConnWait)
+_DEADLINE_CHECK: Final = 1.0  # period of the deadline sweep (Go: deadlineLoop)
+_STARTUP_RETRY: Final = 0.2  # etcd < 3.5.3 may answer TTL 0 right after a grant (#13932)
+_COALESCE: Final = 0.05  # keep-alives due this close together go out in one wake-up
+_IDLE_LINGER: Final = 5.0  # keep the stream this long after the last lease leaves
+_BACKOFF: Final = 0.025  # between keepalive_once retries (as for unary reads)
+_HANG_UP_GRACE: Final = 1.0  # for the server to end a half-closed stream cleanly
+
+StreamCall: TypeAlias = grpc.aio.StreamStreamCall[
+    rpc_pb2.LeaseKeepAliveRequest, rpc_pb2.LeaseKeepAliveResponse
+]
+
+
+def _check_ttl(ttl: object) -> int:
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        raise TypeError(f"ttl must be an int number of seconds, not {type(ttl).__name__}")
+    if ttl <= 0:
+        # The server would silently grant its minimum TTL instead (B11).
+        raise InvalidArgumentError(f"ttl must be > 0 seconds, got {ttl}")
+    if ttl > MAX_LEASE_TTL:
+        raise LeaseTTLTooLargeError(f"ttl must be at most {MAX_LEASE_TTL} seconds, got {ttl}")
+    return int(ttl)
+
+
+def _check_id(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"id must be int, not {type(value).__name__}")
+    if value < 0 or value > INT64_MAX:
+        # The server would accept a negative id (B13).
+        raise InvalidArgumentError(f"lease id must be between 0 (auto) and 2**63-1, got {value}")
+    return int(value)
+
+
+def _needs_token(exc: EtcdError) -> bool:
+    # errors.py marks exactly the "fresh token helps" auth errors as retryable.
+    return isinstance(exc, AuthenticationError) and exc.retryable
+
+
+class Lease:
+    """A granted lease, and this client's view of whether it is still alive.
+
+    ``id`` and ``ttl`` (the granted TTL, seconds) are fixed. ``alive`` is the
+    client's estimate: it turns False, for good, once the lease is known lost
+    (a keep-alive answered TTL 0, no renewal succeeded within the TTL, it was
+    revoked through this client, or the client was closed). ``lost_reason`` then
+    holds a :class:`aetcd.LeaseLostError` saying why (its ``__cause__`` is the
+    underlying error, if any).
+
+    Pass a ``Lease`` wherever a lease id is accepted (``client.put(...,
+    lease=lease)``). Leases from :meth:`LeaseAPI.grant` are not kept alive:
+    they are lost at their deadline unless :meth:`refresh` extends it; those
+    from ``client.lease()`` are kept alive in the background.
+    """
+
+    __slots__ = (
+        "_api",
+        "_confirmed",
+        "_current_ttl",
+        "_deadline",
+        "_gone",
+        "_id",
+        "_keeper",
+        "_lost",
+        "_reason",
+        "_request",
+        "_retried",
+        "_seq",
+        "_ttl",
+    )
+
+    def __init__(self, api: LeaseAPI, id: int, ttl: int, renewed_at: float) -> None:
+        self._api = api
+        self._id = id
+        self._ttl = ttl
+        self._current_ttl = ttl
+        self._deadline = renewed_at + ttl
+        self._lost = asyncio.Event()
+        self._reason: LeaseLostError | None = None
+        self._gone = False  # the server said the lease no longer exists
+        # Keep-alive bookkeeping, owned by the _KeepAlive manager.
+        self._keeper: _KeepAlive | None = None
+        self._seq = 0  # only the heap entry carrying the current seq is live
+        self._confirmed = False  # a keep-alive was answered with TTL > 0
+        self._retried = False  # the one startup retry on TTL 0 was used
+        self._request = rpc_pb2.LeaseKeepAliveRequest(ID=id)
+
+    def __repr__(self) -> str:
+        state = "alive" if self.alive else "lost"
+        return f"<aetcd.Lease id={self._id:#x} ttl={self._ttl} {state}>"
+
+    @property
+    def id(self) -> int:
+        """The lease id (what ``KeyValue.lease`` shows for attached keys)."""
+        return self._id
+
+    @property
+    def ttl(self) -> int:
+        """The TTL the server granted, in seconds (it may raise a tiny TTL to its minimum)."""
+        return self._ttl
+
+    @property
+    def alive(self) -> bool:
+        """False once the lease is known lost (see the class doc); never True again."""
+        self._check_deadline()
+        return not self._lost.is_set()
+
+    @property
+    def remaining(self) -> float:
+        """Seconds until the lease expires by this client's estimate (0.0 once lost)."""
+        if not self.alive:
+            return 0.0
+        return max(0.0, self._deadline - time.monotonic())
+
+    @property
+    def lost_reason(self) -> LeaseLostError | None:
+        """Why the lease was lost, or ``None`` while it is alive."""
+        self._check_deadline()
+        return self._reason
+
+    async def lost(self) -> None:
+        """Return once the lease is lost (at once if it already is).
+
+        Never raises on loss itself; read :attr:`lost_reason`. Cancelling the
+        waiting task only ends the wait.
+        """
+        while not self._lost.is_set():
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0:
+                self._check_deadline()
+                continue
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._lost.wait()
+            except TimeoutError:
+                pass
+
+    async def revoke(self, *, timeout: float | None = None) -> None:
+        """Revoke the lease now, deleting its keys; see :meth:`LeaseAPI.revoke`."""
+        await self._api.revoke(self, timeout=timeout)
+
+    async def refresh(self, *, timeout: float | None = None) -> int:
+        """Renew the lease once and return its new TTL; see :meth:`LeaseAPI.keepalive_once`."""
+        return await self._api.keepalive_once(self, timeout=timeout)
+
+    async def time_to_live(self, *, keys: bool = False, timeout: float | None = None) -> LeaseInfo:
+        """Ask the server about this lease; see :meth:`LeaseAPI.time_to_live`."""
+        return await self._api.time_to_live(self, keys=keys, timeout=timeout)
+
+    # -- bookkeeping ---------------------------------------------------------------
+
+    def _renewed(self, at: float, ttl: int) -> None:
+        self._current_ttl = ttl
+        self._deadline = max(self._deadline, at + ttl)
+
+    def _check_deadline(self) -> None:
+        if not self._lost.is_set() and time.monotonic() >= self._deadline:
+            self._mark_lost(
+                LeaseLostError(
+                    f"lease {self._id:#x}: no successful keep-alive within its TTL of "
+                    f"{self._current_ttl} s; it has probably expired"
+                )
+            )
+
+    def _mark_lost(self, reason: LeaseLostError, *, gone: bool = False) -> None:
+        """Record the loss (first reason wins), wake ``lost()`` waiters, stop keep-alives.
+
+        ``gone=True``: the server confirmed the lease no longer exists.
+        """
+        self._gone = self._gone or gone
+        if self._lost.is_set():
+            return
+        self._reason = reason
+        self._lost.set()
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.remove(self)
+
+
+class _KeepAlive:
+    """The one LeaseKeepAlive stream of a client, shared by all its kept-alive leases.
+
+    Created by the first ``client.lease()`` and closed by ``client.close()``
+    (registered in ``Transport.closers``). It owns one background task, started
+    when a lease is added and ended when none has been left for a few seconds or
+    when the client closes; inside it a TaskGroup runs the stream (sender and
+    receiver) and the deadline sweep. A broken stream is reopened after 0.5 s;
+    failures reopening cannot fix (permission denied, a failed
+    re-authentication, a closed client) mark every current lease lost. An
+    unexpected exception marks every lease lost (``lost_reason.__cause__`` is
+    the exception), is logged on the ``aetcd`` logger, and ends the task.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+        self.leases: dict[int, Lease] = {}
+        # (send time, seq, lease id); stale entries (seq != lease._seq) are skipped.
+        self._heap: list[tuple[float, int, int]] = []
+        self._wake = asyncio.Event()  # the sender must look at the heap again
+        self._busy = asyncio.Event()  # there are leases
+        self._empty = asyncio.Event()  # there are none
+        self._sleep_until = -math.inf  # when the sleeping sender will look again
+        self._task: asyncio.Task[None] | None = None
+        self._call: StreamCall | None = None  # the current stream
+        self._established = False  # the current stream has had an answer
+        self._stopping = False  # the current stream is being hung up on purpose
+        self._closed = False
+        #: Keep-alive streams opened so far (a test hook, and a reconnect counter).
+        self.streams_opened = 0
+        #: Keep-alive requests sent and replies received so far.
+        self.sent = 0
+        self.received = 0
+
+    # -- membership ------------------------------------------------------------------
+
+    def add(self, lease: Lease) -> None:
+        """Keep *lease* alive from now on (a first keep-alive goes out at once)."""
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new aetcd.Client")
+        old = self.leases.get(lease.id)
+        if old is not None and old is not lease:
+            old._mark_lost(LeaseLostError(f"lease {lease.id:#x} was replaced by a new handle"))
+        lease._keeper = self
+        self.leases[lease.id] = lease
+        self._busy.set()
+        self._empty.clear()
+        self._push(lease, time.monotonic())
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="aetcd lease keep-alive")
+
+    def remove(self, lease: Lease) -> None:
+        """Stop keeping *lease* alive (it is not revoked, and not marked lost)."""
+        if self.leases.get(lease.id) is lease:
+            del self.leases[lease.id]
+            if not self.leases:
+                self._busy.clear()
+                self._empty.set()
+        if lease._keeper is self:
+            lease._keeper = None
+
+    def _push(self, lease: Lease, when: float) -> None:
+        lease._seq += 1
+        heapq.heappush(self._heap, (when, lease._seq, lease.id))
+        if when < self._sleep_until:
+            self._wake.set()
+        if len(self._heap) > 4 * len(self.leases) + 64:
+            self._compact()
+
+    def _compact(self) -> None:
+        # Stale entries of removed long-TTL leases would otherwise pile up.
+        leases = self.leases
+        self._heap[:] = [e for e in self._heap if (x := leases.get(e[2])) and x._seq == e[1]]
+        heapq.heapify(self._heap)
+
+    def _fail_all(self, reason: Callable[[], LeaseLostError]) -> None:
+        for lease in list(self.leases.values()):
+            lease._mark_lost(reason())
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop the background task and mark every lease lost (they are not revoked)."""
+        self._closed = True
+        task = self._task
+        if task is not None:
+            await self._hang_up()
+            task.cancel()
+            await asyncio.wait([task])
+        self._fail_all(
+            lambda: LeaseLostError("the client was closed; the lease is no longer kept alive")
+        )
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                self._stopping = False
+                async with asyncio.TaskGroup() as tg:
+                    stream = tg.create_task(self._stream_loop())
+                    sweep = tg.create_task(self._deadline_loop())
+                    await self._until_idle()
+                    await self._hang_up()
+                    stream.cancel()
+                    sweep.cancel()
+                if not self.leases:  # nothing was added while the tasks wound down
+                    return
+        except Exception as exc:
+            _log.error("lease keep-alive failed; marking all its leases lost", exc_info=exc)
+            failure = exc
+
+            def reason() -> LeaseLostError:
+                error = LeaseLostError(f"the keep-alive machinery failed: {failure!r}")
+                error.__cause__ = failure
+                return error
+
+            self._fail_all(reason)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
+
+    async def _hang_up(self) -> None:
+        """End the current stream cleanly: half-close it and wait for the server's status.
+
+        Merely cancelling would leave gRPC a completion event to deliver later,
+        which grpc.aio loses (with the events queued behind it) if the event
+        loop has closed by then. Bounded by a short grace period, and skipped
+        for a stream that never got an answer (the server may be down).
+        """
+        call = self._call
+        if call is None or call.done() or not self._established:
+            return
+        self._stopping = True
+        try:
+            async with asyncio.timeout(_HANG_UP_GRACE):
+                await call.done_writing()
+                await call.code()
+        except (TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass  # cancelled below instead
+
+    async def _until_idle(self) -> None:
+        while True:
+            await self._empty.wait()
+            try:
+                async with asyncio.timeout(_IDLE_LINGER):
+                    await self._busy.wait()
+            except TimeoutError:
+                if not self.leases:
+                    return
+
+    async def _deadline_loop(self) -> None:
+        while True:
+            await asyncio.sleep(_DEADLINE_CHECK)
+            now = time.monotonic()
+            for lease in [x for x in self.leases.values() if x._deadline <= now]:
+                _log.warning(
+                    "lease %#x lost: no keep-alive reply within its TTL of %d s",
+                    lease.id,
+                    lease._current_ttl,
+                )
+                lease._check_deadline()
+
+    # -- the stream ------------------------------------------------------------------
+
+    async def _stream_loop(self) -> None:
+        """Open the stream, serve it until it breaks, wait 0.5 s, reopen; forever."""
+        while True:
+            await self._busy.wait()
+            try:
+                error = await self._session()
+            except EtcdError as exc:  # opening failed (for example: the client closed)
+                error = exc
+            if isinstance(error, ClientClosedError | PermissionDeniedError | InvalidArgumentError):
+                self._halt(error)
+                continue
+            if _needs_token(error):
+                try:
+                    await self._t.refresh_token()
+                except EtcdError as exc:
+                    if not exc.retryable:
+                        self._halt(exc)
+                        continue
+            if not self._stopping:
+                _log.info("lease keep-alive stream broke (%s); reopening", error)
+            await asyncio.sleep(_RECONNECT_WAIT)
+
+    def _halt(self, error: EtcdError) -> None:
+        """A failure that reopening cannot fix: every current lease is lost."""
+        if self.leases and not isinstance(error, ClientClosedError):
+            _log.warning("lease keep-alive stream failed (%s); its leases are lost", error)
+
+        def reason() -> LeaseLostError:
+            lost = LeaseLostError(f"the keep-alive stream failed: {error}")
+            lost.__cause__ = error
+            return lost
+
+        self._fail_all(reason)
+
+    async def _session(self) -> EtcdError:
+        """Serve one stream until it ends; return the error that ended it."""
+        t = self._t
+        metadata = await t.stream_metadata()
+        call: StreamCall = t.lease.LeaseKeepAlive(metadata=metadata, wait_for_ready=True)
+        self._call = call
+        self._established = False
+        self.streams_opened += 1
+        try:
+            # A new stream: every lease is due now (Go resends on reconnect too).
+            now = time.monotonic()
+            for lease in self.leases.values():
+                lease._seq += 1
+            self._heap[:] = [(now, x._seq, x.id) for x in self.leases.values()]
+            heapq.heapify(self._heap)
+            async with asyncio.TaskGroup() as tg:
+                sender = tg.create_task(self._send_loop(call))
+                error = await self._receive_loop(call)
+                sender.cancel()
+            return error
+        finally:
+            if self._call is call:
+                self._call = None
+            call.cancel()
+
+    async def _receive_loop(self, call: StreamCall) -> EtcdError:
+        while True:
+            try:
+                response = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                error = from_grpc(exc)
+                error.__cause__ = exc
+                return error
+            if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+                return ConnectionFailedError("the server ended the keep-alive stream")
+            self.received += 1
+            self._established = True
+            self._on_reply(response.ID, response.TTL)
+
+    def _on_reply(self, lid: int, ttl: int) -> None:
+        lease = self.leases.get(lid)
+        if lease is None:  # revoked or released meanwhile
+            return
+        now = time.monotonic()
+        if ttl <= 0:
+            if not lease._confirmed and not lease._retried:
+                # etcd < 3.5.3 can race a keep-alive with the grant it follows (#13932).
+                lease._retried = True
+                self._push(lease, now + _STARTUP_RETRY)
+                return
+            _log.warning("lease %#x lost: it expired or was revoked", lid)
+            lease._mark_lost(
+                LeaseLostError(
+                    f"lease {lid:#x} expired or was revoked (its keep-alive was answered TTL 0)"
+                ),
+                gone=True,
+            )
+            return
+        lease._confirmed = True
+        lease._renewed(now, ttl)
+        self._push(lease, now + ttl / 3)
+
+    async def _send_loop(self, call: StreamCall) -> None:
+        heap = self._heap
+        leases = self.leases
+        while True:
+            now = time.monotonic()
+            horizon = now + _COALESCE
+            due: list[Lease] = []
+            while heap and heap[0][0] <= horizon:
+                _, seq, lid = heapq.heappop(heap)
+                lease = leases.get(lid)
+                if lease is not None and lease._seq == seq:
+                    due.append(lease)
+            for lease in due:
+                if lease._keeper is not self:
+                    continue  # removed while we were writing
+                # Send again in TTL/3 if no reply comes; a reply reschedules.
+                self._push(lease, now + lease._current_ttl / 3)
+                try:
+                    await call.write(lease._request)
+                except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                    return  # the stream broke; the receiver reports why
+                self.sent += 1
+            self._wake.clear()
+            self._sleep_until = heap[0][0] if heap else math.inf
+            delay = self._sleep_until - time.monotonic()
+            if delay > 0:
+                try:
+                    async with asyncio.timeout(None if math.isinf(delay) else delay):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+            self._sleep_until = -math.inf
+
+
+class _LeaseContext:
+    """``async with client.lease(ttl) as lease``: grant, keep alive, revoke on exit."""
+
+    __slots__ = ("_api", "_id", "_lease", "_ttl")
+
+    def __init__(self, api: LeaseAPI, ttl: int, id: int) -> None:
+        self._api = api
+        self._ttl = ttl
+        self._id = id
+        self._lease: Lease | None = None
+
+    async def __aenter__(self) -> Lease:
+        if self._lease is not None:
+            raise RuntimeError("this client.lease() context is already entered")
+        lease = await self._api.grant(self._ttl, id=self._id)
+        self._api._keeper().add(lease)
+        self._lease = lease
+        return lease
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        error = await _shielded_release(self._api, lease)
+        if error is None:
+            return
+        if exc_type is None:
+            raise error
+        _log.warning("could not revoke lease %#x on exit (%s); it expires later", lease.id, error)
+
+
+async def _shielded_release(api: LeaseAPI, lease: Lease) -> EtcdError | None:
+    """Stop keeping *lease* alive and revoke it, even if the calling task is cancelled.
+
+    The revoke runs in its own task, bounded by min(TTL, client timeout); a
+    cancellation of the caller is held back until it finishes, then re-raised.
+    Returns the revoke error (``None`` on success, or when the lease was gone).
+    """
+    keeper = lease._keeper
+    if keeper is not None:
+        keeper.remove(lease)
+    if lease._gone or api._t.state is State.CLOSED:
+        # Nothing to revoke, or no way to (close() marked it lost; it expires by itself).
+        lease._mark_lost(LeaseLostError(f"lease {lease.id:#x} was released"))
+        return None
+    was_alive = lease.alive
+    limit = float(lease.ttl)
+    if api._t.config.timeout is not None:
+        limit = min(limit, api._t.config.timeout)
+    task = asyncio.create_task(_revoke_for_release(api, lease, limit))
+    cancelled: asyncio.CancelledError | None = None
+    while True:
+        try:
+            error = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError as exc:
+            if task.done():
+                raise
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
+    if error is not None and not was_alive:
+        # Already lost (most likely expired): a failed revoke changes nothing.
+        _log.info("lease %#x: revoke on release failed: %s", lease.id, error)
+        return None
+    return error
+
+
+async def _revoke_for_release(api: LeaseAPI, lease: Lease, timeout: float) -> EtcdError | None:
+    try:
+        await api.revoke(lease, timeout=timeout)
+    except LeaseNotFoundError:
+        lease._mark_lost(LeaseLostError(f"lease {lease.id:#x} was already gone when released"))
+    except EtcdError as exc:
+        lost = LeaseLostError(f"lease {lease.id:#x} was released but could not be revoked: {exc}")
+        lost.__cause__ = exc
+        lease._mark_lost(lost)
+        return exc
+    return None
 
 
 class LeaseAPI:
     """Lease operations of :class:`aetcd.Client` (etcd's Lease service)."""
 
     _t: Transport
+    _keepalive: _KeepAlive | None = None
+
+    async def _open(self) -> Transport:
+        t = self._t
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
+        return t
+
+    def _keeper(self) -> _KeepAlive:
+        """The client's shared keep-alive manager, created on first use."""
+        keeper = self._keepalive
+        if keeper is None:
+            self._t._check_usable()
+            keeper = self._keepalive = _KeepAlive(self._t)
+            self._t.closers.append(keeper.close)
+        return keeper
+
+    def _gone(self, lease: LeaseLike, lid: int, message: str) -> None:
+        """The server says lease *lid* no longer exists: tell its handles at once."""
+        if isinstance(lease, Lease):
+            lease._mark_lost(LeaseLostError(message), gone=True)
+        keeper = self._keepalive
+        if keeper is not None and (kept := keeper.leases.get(lid)) is not None:
+            kept._mark_lost(LeaseLostError(message), gone=True)
+
+    async def grant(self, ttl: int, *, id: int = 0, timeout: float | None = None) -> Lease:
+        """Grant a lease of *ttl* seconds (``id=0``: the server picks the id).
+
+        The lease is not kept alive: put keys on it, then renew it with
+        :meth:`keepalive_once`, or use ``client.lease()`` instead. A non-int
+        ``ttl`` is a ``TypeError``; ``ttl <= 0`` (which etcd would silently turn
+        into 2 s) or a negative ``id`` an :class:`aetcd.InvalidArgumentError`;
+        ``ttl`` above :data:`MAX_LEASE_TTL` an :class:`aetcd.LeaseTTLTooLargeError`,
+        all before any I/O. An id in use raises :class:`aetcd.LeaseExistsError`.
+
+        With ``id=0`` a failed attempt is retried like a read (as Go does): at
+        worst a retry leaves an unused lease behind that expires after *ttl*.
+        With an explicit ``id`` it is not, since a retry of an applied grant
+        would fail with LeaseExistsError: a failure in transit raises
+        :class:`aetcd.OutcomeUnknownError`.
+        """
+        seconds = _check_ttl(ttl)
+        lid = _check_id(id)
+        self._t.deadline(timeout)  # validate before any I/O
+        t = await self._open()
+        request = rpc_pb2.LeaseGrantRequest(TTL=seconds, ID=lid)
+        sent = time.monotonic()
+        response = await t.unary(t.lease.LeaseGrant, request, timeout, write=lid != 0)
+        if response.error:
+            raise EtcdError(response.error)
+        return Lease(self, response.ID, response.TTL, sent)
+
+    async def revoke(self, lease: LeaseLike, *, timeout: float | None = None) -> None:
+        """Revoke *lease* now: it ends and its keys are deleted.
+
+        Raises :class:`aetcd.LeaseNotFoundError` if the lease does not exist
+        (expired, revoked, or never granted). If the first attempt fails in
+        transit it is retried within the deadline, and a not-found answer to
+        that retry counts as success (the first attempt did the revoke).
+        """
+        lid = lease_id(lease)
+        budget = self._t.deadline(timeout)
+        t = await self._open()
+        request = rpc_pb2.LeaseRevokeRequest(ID=lid)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        try:
+            await t.unary(t.lease.LeaseRevoke, request, timeout, write=True)
+        except LeaseNotFoundError:
+            self._gone(lease, lid, f"lease {lid:#x} was not found")
+            raise
+        except EtcdError as exc:
+            ambiguous = isinstance(exc, OutcomeUnknownError)
+            if not (ambiguous or exc.retryable):
+                raise
+            remaining = math.inf if budget is None else budget - (loop.time() - start)
+            if remaining <= 0:
+                raise
+            try:
+                await t.unary(t.lease.LeaseRevoke, request, remaining, write=False)
+            except LeaseNotFoundError:
+                if not ambiguous:
+                    raise
+        self._gone(lease, lid, f"lease {lid:#x} was revoked")
+
+    async def keepalive_once(self, lease: LeaseLike, *, timeout: float | None = None) -> int:
+        """Renew *lease* once and return its new TTL in seconds.
+
+        Uses a short-lived LeaseKeepAlive stream. Transient failures are retried
+        within the deadline. An expired or unknown lease (the server answers TTL
+        0) raises :class:`aetcd.LeaseNotFoundError`. A :class:`Lease` handle's
+        deadline is extended on success.
+        """
+        lid = lease_id(lease)
+        budget = self._t.deadline(timeout)
+        t = await self._open()
+        loop = asyncio.get_running_loop()
+        deadline = None if budget is None else loop.time() + budget
+        refreshed = False
+        while True:
+            remaining = None if deadline is None else deadline - loop.time()
+            sent = time.monotonic()
+            try:
+                ttl = await self._keepalive_call(t, lid, remaining)
+                break
+            except EtcdError as exc:
+                if _needs_token(exc) and not refreshed:
+                    refreshed = True
+                    await t.refresh_token()
+                    continue
+                pause = _BACKOFF * random.uniform(0.9, 1.1)
+                if not exc.retryable or (deadline is not None and loop.time() + pause >= deadline):
+                    raise
+                await asyncio.sleep(pause)
+        if ttl <= 0:
+            self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
+            raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")
+        if isinstance(lease, Lease):
+            lease._renewed(sent, ttl)
+        return ttl
+
+    async def _keepalive_call(self, t: Transport, lid: int, timeout: float | None) -> int:
+        metadata = await t.stream_metadata()
+        call: StreamCall = t.lease.LeaseKeepAlive(
+            timeout=timeout, metadata=metadata, wait_for_ready=True
+        )
+        try:
+            await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lid))
+            response = await call.read()
+            await call.done_writing()  # let the server end the stream (see _hang_up)
+            await call.code()
+        except grpc.aio.AioRpcError as exc:
+            error = from_grpc(exc)
+            error.__cause__ = exc
+            raise error from None
+        finally:
+            call.cancel()  # a no-op once the stream ended
+        if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+            raise ConnectionFailedError("the server ended the keep-alive stream without a reply")
+        return response.TTL
+
+    async def time_to_live(
+        self, lease: LeaseLike, *, keys: bool = False, timeout: float | None = None
+    ) -> LeaseInfo:
+        """The server's view of *lease*: remaining ``ttl``, ``granted_ttl`` and,
+        with ``keys=True``, the keys attached to it.
+
+        An unknown or expired lease raises :class:`aetcd.LeaseNotFoundError`
+        (etcd itself answers TTL -1 without an error). With a client
+        ``namespace``, keys are listed relative to it and keys outside it are
+        left out (as Go's ``namespace`` package does).
+        """
+        lid = lease_id(lease)
+        if type(keys) is not bool:
+            raise TypeError(f"keys must be bool, not {type(keys).__name__}")
+        self._t.deadline(timeout)
+        t = await self._open()
+        request = rpc_pb2.LeaseTimeToLiveRequest(ID=lid, keys=keys)
+        response = await t.unary(t.lease.LeaseTimeToLive, request, timeout, write=False)
+        if response.TTL < 0:
+            self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
+            raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")
+        info = LeaseInfo.from_pb(response)
+        ns = t.config.namespace
+        if ns and info.keys:
+            inside = [k[len(ns) :] for k in info.keys if k.startswith(ns)]
+            info = dataclasses.replace(info, keys=inside)
+        return info
+
+    async def leases(self, *, timeout: float | None = None) -> list[int]:
+        """The ids of every lease the cluster currently holds."""
+        self._t.deadline(timeout)
+        t = await self._open()
+        response = await t.unary(
+            t.lease.LeaseLeases, rpc_pb2.LeaseLeasesRequest(), timeout, write=False
+        )
+        return [status.ID for status in response.leases]
+
+    def lease(self, ttl: int = 5, *, id: int = 0) -> _LeaseContext:
+        """``async with client.lease(ttl) as lease:`` a lease kept alive for the block.
+
+        Entering grants the lease (see :meth:`grant`; bad arguments raise here,
+        before any I/O) and hands it to the client's shared keep-alive stream.
+        ``lease.alive`` / ``await lease.lost()`` tell if it is lost meanwhile
+        (expired, revoked elsewhere, or unreachable for longer than its TTL);
+        the block is not interrupted.
+
+        Exiting stops the keep-alives and revokes the lease, within min(TTL,
+        client timeout). The revoke also happens when the block is left by
+        cancellation (the cancellation is re-raised once it is done); a lease
+        that is already gone is fine. If the revoke fails, the error is raised
+        when the block ended normally and logged otherwise; the lease then
+        expires after its TTL. ``client.close()`` stops keep-alives without
+        revoking. If entering is cancelled while the grant is in flight, a lease
+        the server did grant is left to expire after its TTL.
+        """
+        return _LeaseContext(self, _check_ttl(ttl), _check_id(id))

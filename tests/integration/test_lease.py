@@ -1,0 +1,366 @@
+"""Leases against a real etcd: grant/revoke/inspect, bad inputs, and keep-alive.
+
+Expiry bounds follow reliability.md §1.5: a lease expires within TTL + 2 s when
+no leader changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+import aetcd
+from aetcd import lease as lease_module
+from aetcd.testing.pytest_plugin import EtcdServerFactory
+
+
+def keeper(client: aetcd.Client) -> Any:
+    ka = client._keepalive
+    assert ka is not None
+    return ka
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float, step: float = 0.1
+) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, f"condition not met within {within} s"
+        await asyncio.sleep(step)
+
+
+# -- unary round trips ------------------------------------------------------------
+
+
+async def test_grant_time_to_live_leases_revoke(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    lease = await etcd_client.grant(30)
+    assert isinstance(lease, aetcd.Lease)
+    assert lease.id > 0 and lease.ttl == 30
+    assert lease.alive and 28 < lease.remaining <= 30 and lease.lost_reason is None
+    assert f"{lease.id:#x}" in repr(lease)
+    assert lease.id in await etcd_client.leases()
+
+    await etcd_client.put(etcd_prefix + "b", "2", lease=lease)
+    await etcd_client.put(etcd_prefix + "a", "1", lease=lease.id)
+    assert (await etcd_client.get(etcd_prefix + "a")).kvs[0].lease == lease.id
+
+    info = await etcd_client.time_to_live(lease)
+    assert isinstance(info, aetcd.LeaseInfo)
+    assert info.id == lease.id and info.granted_ttl == 30 and 0 < info.ttl <= 30
+    assert info.keys == [] and info.header.revision > 0
+    with_keys = await lease.time_to_live(keys=True)
+    assert sorted(with_keys.keys) == [(etcd_prefix + k).encode() for k in "ab"]
+    with pytest.raises(AttributeError):
+        info.ttl = 3  # type: ignore[misc]
+
+    await etcd_client.revoke(lease)
+    assert not lease.alive and lease.remaining == 0.0
+    assert isinstance(lease.lost_reason, aetcd.LeaseLostError)
+    assert "revoked" in str(lease.lost_reason)
+    await lease.lost()  # returns at once
+    assert (await etcd_client.get(etcd_prefix, prefix=True)).kvs == []
+    assert lease.id not in await etcd_client.leases()
+    with pytest.raises(aetcd.LeaseNotFoundError):  # B14: etcd answers TTL -1, no error
+        await etcd_client.time_to_live(lease)
+    with pytest.raises(aetcd.LeaseNotFoundError):  # B16
+        await etcd_client.revoke(lease)
+
+
+async def test_time_to_live_keys_are_relative_to_the_namespace(
+    etcd_server: Any, etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    lease = await etcd_client.grant(30)
+    await etcd_client.put(etcd_prefix + "outside", "v", lease=lease)
+    async with aetcd.Client(etcd_server.endpoint, namespace=etcd_prefix + "ns/") as client:
+        await client.put("inside", "v", lease=lease)
+        assert (await client.time_to_live(lease, keys=True)).keys == [b"inside"]
+    assert len((await etcd_client.time_to_live(lease, keys=True)).keys) == 2
+    await etcd_client.revoke(lease)
+
+
+async def test_grant_with_id_and_keepalive_once(etcd_client: aetcd.Client) -> None:
+    wanted = 0x7A00_0000_0000 + secrets.randbelow(2**32)
+    lease = await etcd_client.grant(10, id=wanted)
+    assert lease.id == wanted
+    with pytest.raises(aetcd.LeaseExistsError):
+        await etcd_client.grant(10, id=wanted)
+    await asyncio.sleep(1.1)
+    before = lease.remaining
+    assert await etcd_client.keepalive_once(lease) == 10
+    assert lease.remaining > before
+    assert await lease.refresh() == 10
+    assert await etcd_client.keepalive_once(wanted) == 10
+    await lease.revoke()
+    with pytest.raises(aetcd.LeaseNotFoundError):  # B15: etcd answers TTL 0, no error
+        await etcd_client.keepalive_once(wanted)
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        await lease.refresh()
+
+
+async def test_keys_vanish_when_lease_expires(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+    lease = await etcd_client.grant(2)
+    assert lease.ttl == 2
+    await etcd_client.put(etcd_prefix + "k", "v", lease=lease)
+    start = time.monotonic()
+    await lease.lost()  # not kept alive: the client's estimate runs out after the TTL
+    assert 1.0 < time.monotonic() - start < 2.5
+    assert "no successful keep-alive" in str(lease.lost_reason)
+
+    async def key_gone() -> bool:
+        return not (await etcd_client.get(etcd_prefix + "k")).kvs
+
+    await eventually(key_gone, within=2.0 + 2.0)
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        await etcd_client.time_to_live(lease.id)
+
+
+# -- bad input (reliability.md §7 B11-B16) ------------------------------------------
+
+
+class Sink:
+    """A TCP endpoint counting connections: zero after a call proves no RPC was tried."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        writer.close()
+
+
+@pytest.fixture
+async def sink() -> AsyncIterator[tuple[Sink, str]]:
+    s = Sink()
+    server = await asyncio.start_server(s.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    yield s, f"127.0.0.1:{port}"
+    server.close()
+    await server.wait_closed()
+
+
+LOCAL_CASES: list[tuple[str, Callable[[aetcd.Client], Awaitable[object]], type[Exception]]] = [
+    ("B11 ttl 0", lambda c: c.grant(0), aetcd.InvalidArgumentError),
+    ("B11 ttl -5", lambda c: c.grant(-5), aetcd.InvalidArgumentError),
+    ("B12 ttl too large", lambda c: c.grant(9_000_000_001), aetcd.LeaseTTLTooLargeError),
+    ("B13 negative id", lambda c: c.grant(5, id=-7), aetcd.InvalidArgumentError),
+    ("B25 bool ttl", lambda c: c.grant(True), TypeError),
+    ("float ttl", lambda c: c.grant(1.5), TypeError),  # type: ignore[arg-type]
+    ("str ttl", lambda c: c.grant("5"), TypeError),  # type: ignore[arg-type]
+    ("bool id", lambda c: c.grant(5, id=False), TypeError),
+    ("bad timeout", lambda c: c.grant(5, timeout=0), aetcd.InvalidArgumentError),
+    ("negative lease revoke", lambda c: c.revoke(-1), aetcd.InvalidArgumentError),
+    ("bool lease keepalive", lambda c: c.keepalive_once(True), TypeError),
+    ("str lease ttl", lambda c: c.time_to_live("1"), TypeError),  # type: ignore[arg-type]
+    ("non-bool keys", lambda c: c.time_to_live(1, keys=1), TypeError),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(("name", "call", "error"), LOCAL_CASES, ids=[c[0] for c in LOCAL_CASES])
+async def test_bad_input_rejected_before_io(
+    sink: tuple[Sink, str],
+    name: str,
+    call: Callable[[aetcd.Client], Awaitable[object]],
+    error: type[Exception],
+) -> None:
+    counter, endpoint = sink
+    async with aetcd.Client(endpoint, timeout=1.0) as client:
+        with pytest.raises(error):
+            await asyncio.wait_for(call(client), 1.0)
+        with pytest.raises((TypeError, aetcd.InvalidArgumentError)):
+            client.lease(ttl=0)  # rejected at the call, before `async with`
+    await asyncio.sleep(0)
+    assert counter.connections == 0, f"{name}: an RPC was attempted"
+
+
+async def test_unknown_lease_errors_from_server(etcd_client: aetcd.Client) -> None:
+    unknown = 0x7FFF_0000_0000 + secrets.randbelow(2**32)
+    with pytest.raises(aetcd.LeaseNotFoundError):  # B14
+        await etcd_client.time_to_live(unknown)
+    with pytest.raises(aetcd.LeaseNotFoundError):  # B15
+        await etcd_client.keepalive_once(unknown)
+    with pytest.raises(aetcd.LeaseNotFoundError) as revoke:  # B16
+        await etcd_client.revoke(unknown)
+    assert revoke.value.message == "etcdserver: requested lease not found"
+    with pytest.raises(aetcd.LeaseNotFoundError):  # B10
+        await etcd_client.put("t/lease-b10", "v", lease=unknown)
+
+
+# -- keep-alive -------------------------------------------------------------------
+
+
+async def test_lease_context_keeps_alive_then_revokes(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    async with etcd_client.lease(ttl=2) as lease:
+        assert lease.ttl == 2
+        await etcd_client.put(etcd_prefix + "k", "v", lease=lease)
+        await asyncio.sleep(7)  # 3.5 TTLs
+        assert lease.alive and lease.remaining > 0
+        assert (await etcd_client.get(etcd_prefix + "k")).kvs
+        assert (await etcd_client.time_to_live(lease)).ttl > 0
+        assert keeper(etcd_client).received >= 7  # about one reply every TTL/3
+    assert not lease.alive
+    assert "revoked" in str(lease.lost_reason)
+    assert (await etcd_client.get(etcd_prefix + "k")).kvs == []
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        await etcd_client.time_to_live(lease)
+
+
+async def test_leases_share_one_stream(etcd_client: aetcd.Client) -> None:
+    async with etcd_client.lease(ttl=3) as a, etcd_client.lease(ttl=4) as b:
+        ka = keeper(etcd_client)
+        assert set(ka.leases) == {a.id, b.id}
+        await asyncio.sleep(1.5)
+        async with etcd_client.lease(ttl=5) as c:
+            await asyncio.sleep(0.3)
+            assert c.alive
+        assert ka.streams_opened == 1
+        assert ka.received >= 4 and a.alive and b.alive
+        assert c.id not in ka.leases and not c.alive
+    assert ka.leases == {}
+
+
+async def test_revoke_elsewhere_is_noticed_within_a_third_of_the_ttl(
+    etcd_server: Any, etcd_client: aetcd.Client
+) -> None:
+    async with etcd_client.lease(ttl=3) as lease:
+        await asyncio.sleep(0.3)  # the first keep-alive has been answered
+        async with aetcd.Client(etcd_server.endpoint) as other:
+            await other.revoke(lease.id)
+        start = time.monotonic()
+        async with asyncio.timeout(3 / 3 + 0.7):
+            await lease.lost()
+        assert time.monotonic() - start < 1.7
+        assert not lease.alive
+        assert "TTL 0" in str(lease.lost_reason)
+    # Leaving the block does not complain that the lease is already gone.
+
+
+async def test_cancellation_inside_lease_still_revokes(etcd_client: aetcd.Client) -> None:
+    entered = asyncio.Event()
+    leases: list[aetcd.Lease] = []
+
+    async def hold() -> None:
+        async with etcd_client.lease(ttl=30) as lease:
+            leases.append(lease)
+            entered.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(hold())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        await etcd_client.time_to_live(leases[0])
+
+    # A timeout around the block (a cancellation turned into TimeoutError) too.
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3), etcd_client.lease(ttl=30) as lease:
+            await asyncio.sleep(10)
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        await etcd_client.time_to_live(lease)
+
+
+async def test_close_ends_background_task(etcd_server: Any) -> None:
+    client = aetcd.Client(etcd_server.endpoint)
+    async with contextlib.AsyncExitStack() as stack:
+        a = await stack.enter_async_context(client.lease(ttl=10))
+        b = await stack.enter_async_context(client.lease(ttl=10))
+        ka = keeper(client)
+        assert ka._task is not None and not ka._task.done()
+        await asyncio.sleep(0.2)
+        await client.close()
+        assert ka._task is None
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        assert not a.alive and not b.alive
+        assert "closed" in str(a.lost_reason)
+        await asyncio.wait_for(a.lost(), 0.1)
+    # Exiting the blocks after close() is quiet; the leases expire on their own.
+    with pytest.raises(aetcd.ClientClosedError):
+        async with client.lease(ttl=5):
+            pass
+
+
+async def test_keeper_idles_and_restarts(
+    etcd_client: aetcd.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lease_module, "_IDLE_LINGER", 0.2)
+    async with etcd_client.lease(ttl=5):
+        await asyncio.sleep(0.3)
+    ka = keeper(etcd_client)
+    assert ka.streams_opened == 1
+    await asyncio.sleep(0.5)
+    assert ka._task is None  # no lease left: the stream and its task ended
+    async with etcd_client.lease(ttl=5) as lease:
+        await asyncio.sleep(0.3)
+        assert lease.alive and ka._task is not None
+        assert ka.streams_opened == 2
+
+
+async def test_unexpected_failure_marks_leases_lost_and_is_logged(
+    etcd_client: aetcd.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: Any, lid: int, ttl: int) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(lease_module._KeepAlive, "_on_reply", broken)
+    with caplog.at_level(logging.ERROR, logger="aetcd"):
+        async with etcd_client.lease(ttl=5) as lease:
+            async with asyncio.timeout(2):
+                await lease.lost()
+            reason = lease.lost_reason
+            assert isinstance(reason, aetcd.LeaseLostError)
+            assert isinstance(reason.__cause__, BaseExceptionGroup)
+            assert "boom" in repr(reason.__cause__.exceptions)
+    assert "lease keep-alive failed" in caplog.text
+    with pytest.raises(aetcd.LeaseNotFoundError):  # still revoked on exit
+        await etcd_client.time_to_live(lease)
+
+
+# -- keep-alive across outages (private servers) --------------------------------------
+
+
+async def test_keepalive_survives_restart_shorter_than_ttl(
+    etcd_server_factory: EtcdServerFactory,
+) -> None:
+    server = await etcd_server_factory()
+    async with aetcd.Client(server.endpoint) as client, client.lease(ttl=6) as lease:
+        await client.put("held", "v", lease=lease)
+        await asyncio.sleep(0.5)
+        killed = time.monotonic()
+        server.kill()
+        await server.restart()
+        # Past the deadline the last pre-crash reply gave: only a new reply keeps it alive.
+        await asyncio.sleep(max(0.0, killed + 6.5 - time.monotonic()))
+        assert lease.alive, lease.lost_reason
+        assert keeper(client).streams_opened >= 2
+        assert (await client.get("held")).kvs
+    async with aetcd.Client(server.endpoint) as client:
+        assert (await client.get("held")).kvs == []
+
+
+async def test_lease_lost_when_server_down_longer_than_ttl(
+    etcd_server_factory: EtcdServerFactory,
+) -> None:
+    server = await etcd_server_factory()
+    async with aetcd.Client(server.endpoint, timeout=1.0) as client:
+        async with client.lease(ttl=3) as lease:
+            await asyncio.sleep(0.3)
+            server.kill()
+            start = time.monotonic()
+            async with asyncio.timeout(3 + 1.5):
+                await lease.lost()
+            assert 1.5 < time.monotonic() - start
+            assert not lease.alive
+            assert "no successful keep-alive" in str(lease.lost_reason)
+        # The revoke on exit failed (server down) but the lease was lost already: no error.
