@@ -36,6 +36,8 @@ or ``except TimeoutError`` keep working)::
     ├── CorruptError                  the cluster reports data corruption
     ├── WatchCanceledError            the server cancelled a watch
     ├── ElectionNotLeaderError        proclaim/resign by a campaigner that is not leader
+    ├── STMConflictError              an STM transaction kept conflicting
+    ├── TooManyClientsError           a DoubleBarrier is full
     └── LockTimeoutError*             TimeoutError: a lock was not acquired in time
 
 Every error carries the server's message (``.message``), the gRPC status code
@@ -85,7 +87,9 @@ __all__ = [
     "PermissionDeniedError",
     "RequestTooLargeError",
     "RevisionError",
+    "STMConflictError",
     "ServerTimeoutError",
+    "TooManyClientsError",
     "TooManyOpsError",
     "TooManyRequestsError",
     "UnavailableError",
@@ -338,6 +342,26 @@ class WatchCanceledError(EtcdError):
 
 class ElectionNotLeaderError(EtcdError):
     """This campaigner is not (or no longer) the leader: its key is gone or replaced."""
+
+
+class STMConflictError(EtcdError):
+    """:func:`stm` gave up: every attempt conflicted with other writers.
+
+    ``attempts`` is how many times the function ran. Nothing was written.
+    Retrying later may succeed.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class TooManyClientsError(EtcdError):
+    """A :class:`DoubleBarrier` already has its count of participants (Go ``ErrTooManyClients``)."""
+
+    retryable = True
 
 
 class LockTimeoutError(EtcdError, TimeoutError):

@@ -40,6 +40,10 @@ async def wait_deletes(client: Client, prefix: bytes, max_create_revision: int) 
         if not res.kvs:
             return
         try:
-            await wait_delete(client, res.kvs[0].key, res.header.revision)
+            # The read saw the key alive at header.revision, so its delete comes
+            # later: watching from the next revision keeps the watch "synced" on
+            # the server, which delivers at once (a watch from a past revision
+            # is served by a catch-up loop that runs every 100 ms).
+            await wait_delete(client, res.kvs[0].key, res.header.revision + 1)
         except CompactedError:
             continue  # history moved on meanwhile: look again
