@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Self
 
 from ._channel import State, Transport
+from ._coalesce import Coalescer
 from .auth import AuthAPI
 from .cluster import ClusterAPI
 from .config import (
@@ -38,6 +39,14 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
     prefixes every key transparently (KV, txn compares, watches, recipes): the
     client sees and returns keys without it, like Go's ``namespace`` package.
 
+    ``coalesce_reads`` (on by default) sends concurrent ``get`` calls made in
+    the same event-loop turn as one read-only txn: far fewer RPCs under load,
+    and the reads of one batch are served at one revision (still linearizable).
+    ``coalesce_writes=True`` does the same for ``put`` and ``delete``: writes of
+    one batch then share one revision; a batch the server rejects is re-sent
+    write by write so only the faulty one fails, and a batch whose outcome is
+    unknown fails each of its writes with :class:`aetcd.OutcomeUnknownError`.
+
     Use it as ``async with aetcd.Client(...) as client:``, or call methods
     directly (the connection opens on first use) and ``await client.close()``.
     One client holds one gRPC channel; share it between tasks. It cannot be used
@@ -57,6 +66,8 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         keepalive_time: float = 10.0,
         keepalive_timeout: float = 5.0,
         namespace: str | bytes = b"",
+        coalesce_reads: bool = True,
+        coalesce_writes: bool = False,
     ) -> None:
         self._settings = ClientConfig.build(
             endpoints,
@@ -71,6 +82,14 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             namespace=namespace,
         )
         self._t = Transport(self._settings)
+        if type(coalesce_reads) is not bool or type(coalesce_writes) is not bool:
+            raise TypeError("coalesce_reads and coalesce_writes must be bool")
+        if coalesce_reads:
+            self._read_batcher = Coalescer(self._t, write=False)
+            self._t.closers.append(self._read_batcher.close)
+        if coalesce_writes:
+            self._write_batcher = Coalescer(self._t, write=True)
+            self._t.closers.append(self._write_batcher.close)
 
     def __repr__(self) -> str:
         eps = [e.address for e in self._settings.endpoints]

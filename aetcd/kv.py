@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._channel import State, Transport
+from ._coalesce import Coalescer
 from ._keys import to_int
 from ._pb import rpc_pb2
 from .errors import RequestTooLargeError
@@ -20,7 +21,11 @@ from .ops import (
     Op,
     OpKind,
     check_txn_ops,
+    delete_request,
     namespaced,
+    ns_range,
+    put_request,
+    range_request,
     txn_has_writes,
 )
 from .types import (
@@ -42,6 +47,26 @@ class KV:
     """Key-value operations of :class:`aetcd.Client` (etcd's KV service)."""
 
     _t: Transport
+    #: Coalescers of concurrent reads / writes (see aetcd._coalesce), or None.
+    _read_batcher: Coalescer | None = None
+    _write_batcher: Coalescer | None = None
+
+    async def _range(self, req: Any, timeout: float | None) -> Any:
+        t = self._t
+        return await t.unary(t.kv.Range, req, timeout, write=False)
+
+    async def _put(self, req: Any, timeout: float | None) -> Any:
+        t = self._t
+        limit = t.config.max_request_bytes
+        if len(req.value) + len(req.key) > limit:
+            raise RequestTooLargeError(
+                f"put of {len(req.key) + len(req.value)} bytes exceeds max_request_bytes={limit}"
+            )
+        return await t.unary(t.kv.Put, req, timeout, write=True)
+
+    async def _delete(self, req: Any, timeout: float | None) -> Any:
+        t = self._t
+        return await t.unary(t.kv.DeleteRange, req, timeout, write=True)
 
     async def do(self, op: Op, *, timeout: float | None = None) -> OpResult:
         """Run one :class:`Op` and return its typed result.
@@ -115,26 +140,36 @@ class KV:
         ``min_/max_..._revision`` options filter by revision.
         ``prefix=True`` with an empty key reads every key.
         """
-        op = Op.get(
+        req = range_request(
             key,
-            prefix=prefix,
-            range_end=range_end,
-            from_key=from_key,
-            limit=limit,
-            revision=revision,
-            sort_order=sort_order,
-            sort_target=sort_target,
-            serializable=serializable,
-            keys_only=keys_only,
-            count_only=count_only,
-            min_mod_revision=min_mod_revision,
-            max_mod_revision=max_mod_revision,
-            min_create_revision=min_create_revision,
-            max_create_revision=max_create_revision,
+            prefix,
+            range_end,
+            from_key,
+            limit,
+            revision,
+            sort_order,
+            sort_target,
+            serializable,
+            keys_only,
+            count_only,
+            min_mod_revision,
+            max_mod_revision,
+            min_create_revision,
+            max_create_revision,
         )
-        result = await self.do(op, timeout=timeout)
-        assert isinstance(result, GetResult)
-        return result
+        t = self._t
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
+        ns = t.config.namespace
+        if ns:
+            req.key, req.range_end = ns_range(ns, req.key, req.range_end)
+        batcher = self._read_batcher
+        if batcher is not None and not req.serializable:
+            response = await batcher.call(req, timeout, self._range)
+        else:
+            response = await t.unary(t.kv.Range, req, timeout, write=False)
+        result = GetResult.from_pb(response)
+        return _strip(result, len(ns)) if ns else result  # type: ignore[return-value]
 
     async def put(
         self,
@@ -154,17 +189,20 @@ class KV:
         current lease; both need the key to exist. A failure in transit raises
         :class:`aetcd.OutcomeUnknownError`: the put may have been applied.
         """
-        op = Op.put(
-            key,
-            value,
-            lease=lease,
-            prev_kv=prev_kv,
-            ignore_value=ignore_value,
-            ignore_lease=ignore_lease,
-        )
-        result = await self.do(op, timeout=timeout)
-        assert isinstance(result, PutResult)
-        return result
+        req = put_request(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        t = self._t
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
+        ns = t.config.namespace
+        if ns:
+            req.key = ns + req.key
+        batcher = self._write_batcher
+        if batcher is not None:
+            response = await batcher.call(req, timeout, self._put)
+        else:
+            response = await self._put(req, timeout)
+        result = PutResult.from_pb(response)
+        return _strip(result, len(ns)) if ns else result  # type: ignore[return-value]
 
     async def delete(
         self,
@@ -181,10 +219,20 @@ class KV:
         ``result.deleted`` counts the deleted keys; ``prev_kv=True`` also returns
         them. ``prefix=True`` with an empty key deletes every key.
         """
-        op = Op.delete(key, prefix=prefix, range_end=range_end, from_key=from_key, prev_kv=prev_kv)
-        result = await self.do(op, timeout=timeout)
-        assert isinstance(result, DeleteResult)
-        return result
+        req = delete_request(key, prefix, range_end, from_key, prev_kv)
+        t = self._t
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
+        ns = t.config.namespace
+        if ns:
+            req.key, req.range_end = ns_range(ns, req.key, req.range_end)
+        batcher = self._write_batcher
+        if batcher is not None:
+            response = await batcher.call(req, timeout, self._delete)
+        else:
+            response = await t.unary(t.kv.DeleteRange, req, timeout, write=True)
+        result = DeleteResult.from_pb(response)
+        return _strip(result, len(ns)) if ns else result  # type: ignore[return-value]
 
     async def txn(
         self,

@@ -73,6 +73,8 @@ def key_range(
     An empty key is only allowed with ``prefix=True`` or ``from_key=True``, where
     it means "every key" (etcd's ``key=range_end=b"\\0"``).
     """
+    if prefix is False and range_end is None and from_key is False:
+        return to_key(key), b""  # the common case: one key
     if prefix is not False:
         _flag(prefix, "prefix")
     if from_key is not False:
@@ -143,33 +145,24 @@ class Op:
         max_create_revision: int = 0,
     ) -> Op:
         """A range read; see :meth:`aetcd.Client.get` for the options."""
-        k, end = key_range(key, prefix, range_end, from_key)
-        req = rpc_pb2.RangeRequest(key=k, range_end=end)
-        if limit != 0 or type(limit) is not int:
-            req.limit = to_int(limit, "limit")
-        if revision != 0 or type(revision) is not int:
-            req.revision = to_int(revision, "revision")
-        if sort_order is not None:
-            req.sort_order = _enum(sort_order, _SORT_ORDERS, "sort_order")
-        if sort_target is not None:
-            req.sort_target = _enum(sort_target, _SORT_TARGETS, "sort_target")
-            if sort_order is None:
-                req.sort_order = _enum(SortOrder.ASCEND, _SORT_ORDERS, "sort_order")
-        if serializable is not False:
-            req.serializable = _flag(serializable, "serializable")
-        if keys_only is not False:
-            req.keys_only = _flag(keys_only, "keys_only")
-        if count_only is not False:
-            req.count_only = _flag(count_only, "count_only")
-        for name, value in (
-            ("min_mod_revision", min_mod_revision),
-            ("max_mod_revision", max_mod_revision),
-            ("min_create_revision", min_create_revision),
-            ("max_create_revision", max_create_revision),
-        ):
-            if value != 0 or type(value) is not int:
-                setattr(req, name, to_int(value, name))
-        return Op(OpKind.GET, req, k)
+        req = range_request(
+            key,
+            prefix,
+            range_end,
+            from_key,
+            limit,
+            revision,
+            sort_order,
+            sort_target,
+            serializable,
+            keys_only,
+            count_only,
+            min_mod_revision,
+            max_mod_revision,
+            min_create_revision,
+            max_create_revision,
+        )
+        return Op(OpKind.GET, req, req.key)
 
     @staticmethod
     def put(
@@ -182,22 +175,8 @@ class Op:
         ignore_lease: bool = False,
     ) -> Op:
         """A write of *value* under *key*; see :meth:`aetcd.Client.put`."""
-        k = to_key(key)
-        v = to_bytes(value, "value")
-        req = rpc_pb2.PutRequest(key=k, value=v)
-        if lease is not None:
-            req.lease = lease_id(lease)
-        if prev_kv is not False:
-            req.prev_kv = _flag(prev_kv, "prev_kv")
-        if ignore_value is not False:
-            if _flag(ignore_value, "ignore_value") and v:
-                raise ValueProvidedError("a value cannot be given with ignore_value=True")
-            req.ignore_value = ignore_value
-        if ignore_lease is not False:
-            if _flag(ignore_lease, "ignore_lease") and lease is not None:
-                raise LeaseProvidedError("a lease cannot be given with ignore_lease=True")
-            req.ignore_lease = ignore_lease
-        return Op(OpKind.PUT, req, k)
+        req = put_request(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        return Op(OpKind.PUT, req, req.key)
 
     @staticmethod
     def delete(
@@ -209,11 +188,8 @@ class Op:
         prev_kv: bool = False,
     ) -> Op:
         """A delete of one key or a range; see :meth:`aetcd.Client.delete`."""
-        k, end = key_range(key, prefix, range_end, from_key)
-        req = rpc_pb2.DeleteRangeRequest(key=k, range_end=end)
-        if prev_kv is not False:
-            req.prev_kv = _flag(prev_kv, "prev_kv")
-        return Op(OpKind.DELETE, req, k)
+        req = delete_request(key, prefix, range_end, from_key, prev_kv)
+        return Op(OpKind.DELETE, req, req.key)
 
     @staticmethod
     def txn(
@@ -254,6 +230,100 @@ class Op:
         if kind is OpKind.DELETE:
             return rpc_pb2.RequestOp(request_delete_range=self.request)
         return rpc_pb2.RequestOp(request_txn=self.request)
+
+
+# -- request builders: validation and normalisation, done once per request ------------
+
+
+def range_request(
+    key: object,
+    prefix: bool = False,
+    range_end: object = None,
+    from_key: bool = False,
+    limit: int = 0,
+    revision: int = 0,
+    sort_order: SortOrder | None = None,
+    sort_target: SortTarget | None = None,
+    serializable: bool = False,
+    keys_only: bool = False,
+    count_only: bool = False,
+    min_mod_revision: int = 0,
+    max_mod_revision: int = 0,
+    min_create_revision: int = 0,
+    max_create_revision: int = 0,
+) -> rpc_pb2.RangeRequest:
+    """A validated RangeRequest (see :meth:`aetcd.Client.get`); raises before any I/O."""
+    k, end = key_range(key, prefix, range_end, from_key)
+    req = rpc_pb2.RangeRequest(key=k, range_end=end)
+    # Options at their defaults cost one comparison each (type checks included:
+    # ``False != 0`` is False, so a bool is caught by the type test).
+    if limit != 0 or type(limit) is not int:
+        req.limit = to_int(limit, "limit")
+    if revision != 0 or type(revision) is not int:
+        req.revision = to_int(revision, "revision")
+    if sort_order is not None:
+        req.sort_order = _enum(sort_order, _SORT_ORDERS, "sort_order")
+    if sort_target is not None:
+        req.sort_target = _enum(sort_target, _SORT_TARGETS, "sort_target")
+        if sort_order is None:
+            req.sort_order = _enum(SortOrder.ASCEND, _SORT_ORDERS, "sort_order")
+    if serializable is not False:
+        req.serializable = _flag(serializable, "serializable")
+    if keys_only is not False:
+        req.keys_only = _flag(keys_only, "keys_only")
+    if count_only is not False:
+        req.count_only = _flag(count_only, "count_only")
+    if min_mod_revision != 0 or type(min_mod_revision) is not int:
+        req.min_mod_revision = to_int(min_mod_revision, "min_mod_revision")
+    if max_mod_revision != 0 or type(max_mod_revision) is not int:
+        req.max_mod_revision = to_int(max_mod_revision, "max_mod_revision")
+    if min_create_revision != 0 or type(min_create_revision) is not int:
+        req.min_create_revision = to_int(min_create_revision, "min_create_revision")
+    if max_create_revision != 0 or type(max_create_revision) is not int:
+        req.max_create_revision = to_int(max_create_revision, "max_create_revision")
+    return req
+
+
+def put_request(
+    key: object,
+    value: object,
+    lease: LeaseLike | None = None,
+    prev_kv: bool = False,
+    ignore_value: bool = False,
+    ignore_lease: bool = False,
+) -> rpc_pb2.PutRequest:
+    """A validated PutRequest (see :meth:`aetcd.Client.put`); raises before any I/O."""
+    k = to_key(key)
+    v = value if type(value) is bytes else to_bytes(value, "value")
+    req = rpc_pb2.PutRequest(key=k, value=v)
+    if lease is not None:
+        req.lease = lease_id(lease)
+    if prev_kv is not False:
+        req.prev_kv = _flag(prev_kv, "prev_kv")
+    if ignore_value is not False:
+        if _flag(ignore_value, "ignore_value") and v:
+            raise ValueProvidedError("a value cannot be given with ignore_value=True")
+        req.ignore_value = ignore_value
+    if ignore_lease is not False:
+        if _flag(ignore_lease, "ignore_lease") and lease is not None:
+            raise LeaseProvidedError("a lease cannot be given with ignore_lease=True")
+        req.ignore_lease = ignore_lease
+    return req
+
+
+def delete_request(
+    key: object,
+    prefix: bool = False,
+    range_end: object = None,
+    from_key: bool = False,
+    prev_kv: bool = False,
+) -> rpc_pb2.DeleteRangeRequest:
+    """A validated DeleteRangeRequest (see :meth:`aetcd.Client.delete`)."""
+    k, end = key_range(key, prefix, range_end, from_key)
+    req = rpc_pb2.DeleteRangeRequest(key=k, range_end=end)
+    if prev_kv is not False:
+        req.prev_kv = _flag(prev_kv, "prev_kv")
+    return req
 
 
 def txn_has_writes(req: rpc_pb2.TxnRequest) -> bool:

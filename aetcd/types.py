@@ -7,13 +7,35 @@ revision the write created).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 if TYPE_CHECKING:
     from ._pb import kv_pb2, rpc_pb2
+
+_T = TypeVar("_T")
+
+
+def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
+    """A positional constructor for a frozen slotted dataclass, ~2x faster than ``cls(...)``.
+
+    The generated ``__init__`` of a frozen dataclass goes through
+    ``object.__setattr__`` for every field; this sets the slots directly. The
+    instances are the same: frozen, comparable, hashable. Used on the hot path
+    (every key of every result).
+    """
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
+    for name in names:
+        env[f"set_{name}"] = cls.__dict__[name].__set__
+    args = ", ".join(names)
+    body = "".join(f"    set_{n}(o, {n})\n" for n in names)
+    exec(f"def make({args}):\n    o = new(cls)\n{body}    return o\n", env)
+    make: Callable[..., _T] = env["make"]
+    return make
 
 
 class SortOrder(enum.IntEnum):
@@ -52,7 +74,7 @@ class ResponseHeader:
 
     @classmethod
     def from_pb(cls, pb: rpc_pb2.ResponseHeader) -> ResponseHeader:
-        return cls(pb.cluster_id, pb.member_id, pb.revision, pb.raft_term)
+        return _new_header(pb.cluster_id, pb.member_id, pb.revision, pb.raft_term)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +95,7 @@ class KeyValue:
 
     @classmethod
     def from_pb(cls, pb: kv_pb2.KeyValue) -> KeyValue:
-        return cls(
-            pb.key, pb.value, pb.create_revision, pb.mod_revision, pb.version, pb.lease
-        )
+        return _new_kv(pb.key, pb.value, pb.create_revision, pb.mod_revision, pb.version, pb.lease)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +125,10 @@ class GetResult:
 
     @classmethod
     def from_pb(cls, pb: rpc_pb2.RangeResponse) -> GetResult:
-        kv = KeyValue
-        return cls(
-            ResponseHeader.from_pb(pb.header),
+        h = pb.header
+        kv = _new_kv
+        return _new_get_result(
+            _new_header(h.cluster_id, h.member_id, h.revision, h.raft_term),
             [
                 kv(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
                 for p in pb.kvs
@@ -127,7 +148,7 @@ class PutResult:
     @classmethod
     def from_pb(cls, pb: rpc_pb2.PutResponse) -> PutResult:
         prev = KeyValue.from_pb(pb.prev_kv) if pb.HasField("prev_kv") else None
-        return cls(ResponseHeader.from_pb(pb.header), prev)
+        return _new_put_result(ResponseHeader.from_pb(pb.header), prev)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +233,12 @@ class LeaseInfo:
         return cls(ResponseHeader.from_pb(pb.header), pb.ID, pb.TTL, pb.grantedTTL, list(pb.keys))
 
 
+_new_header = _fast_constructor(ResponseHeader)
+_new_kv = _fast_constructor(KeyValue)
+_new_get_result = _fast_constructor(GetResult)
+_new_put_result = _fast_constructor(PutResult)
+
+
 def kvs_from_pb(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
     """Convert a repeated KeyValue field."""
     return [KeyValue.from_pb(p) for p in pbs]
@@ -241,10 +268,10 @@ class Event:
         prev = None
         if pb.HasField("prev_kv"):
             p = pb.prev_kv
-            prev = KeyValue(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
+            prev = _new_kv(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
         return cls(
             EventType.DELETE if pb.type else EventType.PUT,
-            KeyValue(k.key, k.value, k.create_revision, k.mod_revision, k.version, k.lease),
+            _new_kv(k.key, k.value, k.create_revision, k.mod_revision, k.version, k.lease),
             prev,
         )
 
