@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import aetcd
 from aetcd import Compare, Op
+from aetcd.recipes import is_alive
 
 
 def say(text: str = "") -> None:
@@ -118,15 +119,14 @@ async def tour_lease(client: aetcd.Client, root: str) -> None:
                 break
     say(f"nobody renewed it: etcd deleted the key after {loop.time() - start:.1f} s")
 
-    async with client.lease(ttl=2) as kept:
-        await client.put(f"{root}heart-ping", "live", lease=kept)
+    async with client.heartbeat(f"{root}heart-ping", "live", ttl=2) as hb:
         await asyncio.sleep(3)
-        alive = (await client.get(f"{root}heart-ping")).count == 1
+        alive = await is_alive(client, f"{root}heart-ping")
         say(
-            f"heartbeat key under a lease kept alive in the background: still there after "
-            f"3 s > ttl 2 s: {alive}; lease alive={kept.alive}"
+            f"heartbeat 'heart-ping' under a lease kept alive in the background: still there "
+            f"after 3 s > ttl 2 s: {alive} (lease {hb.lease_id:#x})"
         )
-    gone = (await client.get(f"{root}heart-ping")).count == 0
+    gone = not await is_alive(client, f"{root}heart-ping")
     say(f"leaving the block revoked the lease: heartbeat key gone: {gone}")
 
 
@@ -200,6 +200,55 @@ async def tour_recipes(client: aetcd.Client, root: str) -> None:
     await bob.resign()
 
 
+_INSTANCE = """
+import asyncio, sys
+import aetcd
+
+async def main():
+    async with aetcd.Client(sys.argv[1]) as client:
+        async with client.register(sys.argv[2], sys.argv[3], ttl=2, metadata={"zone": "b"}):
+            print("registered", flush=True)
+            await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def tour_discovery(client: aetcd.Client, root: str, endpoint: str) -> None:
+    step("Service discovery: instances come and go with their processes")
+    service = f"{root}services/search"
+    loop = asyncio.get_running_loop()
+    async with (
+        client.register(service, "10.0.0.7:8080", ttl=5, metadata={"zone": "a"}),
+        client.discover(service) as found,
+    ):
+        updates = found.updates()
+        say(f"instances: {sorted(found.instances)}")
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _INSTANCE, endpoint, service, "10.0.0.8:8080",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert child.stdout is not None
+            await child.stdout.readline()
+            while "10.0.0.8:8080" not in found.instances:
+                await anext(updates)
+            say(f"a second process registered: {sorted(found.instances)}")
+            child.kill()  # it dies without a goodbye: its lease (ttl 2 s) expires
+            start = loop.time()
+            while "10.0.0.8:8080" in found.instances:
+                await anext(updates)
+            say(
+                f"the killed instance vanished {loop.time() - start:.1f} s later: "
+                f"{sorted(found.instances)}"
+            )
+        finally:
+            if child.returncode is None:
+                child.kill()
+            await child.wait()
+        await updates.aclose()
+
+
 @contextlib.asynccontextmanager
 async def _endpoint(given: str | None) -> AsyncIterator[str]:
     if given:
@@ -226,6 +275,7 @@ async def main(argv: list[str] | None = None) -> int:
             await tour_lease(client, root)
             await tour_watch(client, root)
             await tour_recipes(client, root)
+            await tour_discovery(client, root, endpoint)
             await client.delete(root, prefix=True)
     say()
     say("tour complete")

@@ -15,4 +15,5 @@ async def test_demo_tour(etcd_server: Any, capsys: pytest.CaptureFixture[str]) -
     assert "exactly one winner: True" in out
     assert "heartbeat key gone: True" in out
     assert "the new leader is bob" in out
+    assert "the killed instance vanished" in out
     assert out.rstrip().endswith("tour complete")
