@@ -43,6 +43,7 @@ from .errors import (
     CompactedError,
     DeadlineExceededError,
     EtcdError,
+    PermissionDeniedError,
     WatchCanceledError,
     from_grpc,
     from_message,
@@ -69,6 +70,7 @@ _RETRY_CODES: Final = frozenset(
 )
 _BACKOFF_MIN: Final = 0.01
 _BACKOFF_MAX: Final = 1.0
+_HANG_UP_GRACE: Final = 1.0
 
 
 class WatchAPI:
@@ -186,6 +188,7 @@ class Watch:
         self._done = False
         self._paused = False
         self._fragments: list[Any] = []
+        self._token_retried = False  # a refusal was retried with a fresh token
         #: how often the watch was paused on the server for a slow consumer
         self.pauses = 0
         # id and stream generation of the server-side incarnation, if any
@@ -397,6 +400,7 @@ class _WatchStream:
         self._generation = 0
         self._connected = False
         self._task: asyncio.Task[None] | None = None
+        self._call: Any = None
         self._trust_requested_progress: bool | None = None
         self.closed = False
         self.streams_opened = 0
@@ -445,12 +449,30 @@ class _WatchStream:
         self.closed = True
         task, self._task = self._task, None
         if task is not None:
+            await self._hang_up(task)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         error = ClientClosedError("the client was closed while this watch was open")
         for watch in list(self._watches):
             watch.fail(error)
+
+    async def _hang_up(self, task: asyncio.Task[None]) -> None:
+        """Half-close the stream and let the server end it, within a short grace.
+
+        Merely cancelling a live call leaves gRPC a completion event to deliver
+        later, which grpc.aio loses (with the events queued behind it) if the
+        event loop has closed by then.
+        """
+        call = self._call
+        if call is None or call.done() or task.done():
+            return
+        try:
+            async with asyncio.timeout(_HANG_UP_GRACE):
+                await call.done_writing()
+                await asyncio.wait([task])
+        except (TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass  # cancelled by the caller instead
 
     # -- the reconnect loop ----------------------------------------------------------
 
@@ -459,10 +481,20 @@ class _WatchStream:
         while True:
             try:
                 await self._serve_one_stream()
+                if self.closed:
+                    return  # we hung up
                 backoff = _BACKOFF_MIN
                 log.info("aetcd: watch stream ended by the server; reconnecting")
             except asyncio.CancelledError:
                 raise
+            except _StaleToken as exc:
+                log.info("aetcd: watch refused (%s); reopening with a fresh token", exc)
+                try:
+                    await self._t.refresh_token()
+                except EtcdError as auth_error:
+                    self._fail_all(auth_error)
+                    return
+                continue  # at once: this is not a failing server
             except grpc.aio.AioRpcError as exc:
                 error = from_grpc(exc)
                 if isinstance(error, AuthenticationError) and error.retryable:
@@ -476,6 +508,12 @@ class _WatchStream:
                     self._fail_all(error)
                     return
                 log.info("aetcd: watch stream broke (%s); resuming every watch", error)
+            except EtcdError as exc:  # from the transport, before the stream opened
+                if not exc.retryable:
+                    log.warning("aetcd: watch stream cannot open: %r", exc)
+                    self._fail_all(exc)
+                    return
+                log.info("aetcd: watch stream cannot open (%s); retrying", exc)
             except Exception as exc:  # a bug: never let watches hang silently
                 log.exception("aetcd: watch stream crashed")
                 self._fail_all(exc)
@@ -490,6 +528,7 @@ class _WatchStream:
         if self._trust_requested_progress is None:
             self._trust_requested_progress = await self._server_fixed_progress()
         call = self._t.watch.Watch(metadata=metadata, wait_for_ready=True)
+        self._call = call
         self.streams_opened += 1
         self._generation += 1
         self._queue = asyncio.Queue()
@@ -558,8 +597,21 @@ class _WatchStream:
         if r.created:
             if r.canceled:
                 del self._by_id[wid]
-                watch.fail(from_message(r.cancel_reason, WatchCanceledError))
+                error = from_message(r.cancel_reason, WatchCanceledError)
+                if (
+                    isinstance(error, PermissionDeniedError | AuthenticationError)
+                    and self._t.config.username is not None
+                    and not watch._token_retried
+                ):
+                    # etcd < 3.6 checks a watch against the token the *stream* was
+                    # opened with, and answers "permission denied" once that token
+                    # expired or its member restarted (P1, etcd#12385): reopen the
+                    # stream with a fresh token and try once more before failing.
+                    watch._token_retried = True
+                    raise _StaleToken(error.message)
+                watch.fail(error)
             else:
+                watch._token_retried = False
                 watch.on_created(r.header)
             return
         if r.canceled or r.compact_revision:
@@ -595,6 +647,10 @@ class _WatchStream:
         self.closed = True
         for watch in list(self._watches):
             watch.fail(error)
+
+
+class _StaleToken(Exception):
+    """A watch was refused, maybe only because the stream's token is stale."""
 
 
 def _strip(event: Event, n: int) -> Event:
