@@ -495,7 +495,21 @@ class _WatchStream:
                     self._fail_all(auth_error)
                     return
                 continue  # at once: this is not a failing server
-            except grpc.aio.AioRpcError as exc:
+            except EtcdError as exc:  # from the transport, before the stream opened
+                if self.closed:
+                    return
+                if not exc.retryable:
+                    log.warning("aetcd: watch stream cannot open: %r", exc)
+                    self._fail_all(exc)
+                    return
+                log.info("aetcd: watch stream cannot open (%s); retrying", exc)
+            except Exception as exc:
+                if self.closed:
+                    return  # failures while hanging up are expected
+                if not isinstance(exc, grpc.aio.AioRpcError):
+                    log.exception("aetcd: watch stream crashed")
+                    self._fail_all(exc)
+                    return
                 error = from_grpc(exc)
                 if isinstance(error, AuthenticationError) and error.retryable:
                     try:
@@ -508,16 +522,6 @@ class _WatchStream:
                     self._fail_all(error)
                     return
                 log.info("aetcd: watch stream broke (%s); resuming every watch", error)
-            except EtcdError as exc:  # from the transport, before the stream opened
-                if not exc.retryable:
-                    log.warning("aetcd: watch stream cannot open: %r", exc)
-                    self._fail_all(exc)
-                    return
-                log.info("aetcd: watch stream cannot open (%s); retrying", exc)
-            except Exception as exc:  # a bug: never let watches hang silently
-                log.exception("aetcd: watch stream crashed")
-                self._fail_all(exc)
-                return
             finally:
                 self._connected = False
             await asyncio.sleep(backoff)
@@ -563,7 +567,12 @@ class _WatchStream:
         queue = self._queue
         while True:
             request = await queue.get()
-            await call.write(request)
+            try:
+                await call.write(request)
+            except asyncio.InvalidStateError:
+                # The server already ended the stream (e.g. "no leader" right after
+                # it opened): the reader gets its status and reports why.
+                return
 
     async def _server_fixed_progress(self) -> bool:
         """Whether the server's requested progress notifications are safe (>= 3.5.8)."""
