@@ -47,6 +47,11 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
     write by write so only the faulty one fails, and a batch whose outcome is
     unknown fails each of its writes with :class:`aetcd.OutcomeUnknownError`.
 
+    Each endpoint gets its own channel; calls go round robin to connected
+    members and avoid suspect ones (see ``aetcd._channel``).
+    ``auto_sync_interval`` (seconds) refreshes the endpoint list from the
+    cluster's member list.
+
     Use it as ``async with aetcd.Client(...) as client:``, or call methods
     directly (the connection opens on first use) and ``await client.close()``.
     One client holds one gRPC channel; share it between tasks. It cannot be used
@@ -68,6 +73,7 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         namespace: str | bytes = b"",
         coalesce_reads: bool = True,
         coalesce_writes: bool = False,
+        auto_sync_interval: float | None = None,
     ) -> None:
         self._settings = ClientConfig.build(
             endpoints,
@@ -80,6 +86,7 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             keepalive_time=keepalive_time,
             keepalive_timeout=keepalive_timeout,
             namespace=namespace,
+            auto_sync_interval=auto_sync_interval,
         )
         self._t = Transport(self._settings)
         if type(coalesce_reads) is not bool or type(coalesce_writes) is not bool:
@@ -92,13 +99,13 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             self._t.closers.append(self._write_batcher.close)
 
     def __repr__(self) -> str:
-        eps = [e.address for e in self._settings.endpoints]
+        eps = [e.address for e in self._t.endpoints]
         return f"<aetcd.Client endpoints={eps} state={self._t.state.value}>"
 
     @property
     def endpoints(self) -> list[str]:
         """The configured endpoint addresses."""
-        return [e.address for e in self._settings.endpoints]
+        return [e.address for e in self._t.endpoints]
 
     @property
     def settings(self) -> ClientConfig:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -41,26 +41,67 @@ def _read(value: str | os.PathLike[str] | bytes | None, name: str) -> bytes | No
     raise TypeError(f"TLS {name} must be a path or PEM bytes, not {type(value).__name__}")
 
 
+class _Names(Mapping[str, str]):
+    """A read-only ``{"host:port": server name}``; unlike a mappingproxy it can be copied."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self, names: Mapping[str, str]) -> None:
+        self._names = dict(names)
+
+    def __getitem__(self, key: str) -> str:
+        return self._names[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return repr(self._names)
+
+
 @dataclass(frozen=True, slots=True)
 class TLS:
-    """TLS settings: CA bundle, optional client certificate (mTLS), server name.
+    """TLS settings: CA bundle, optional client certificate (mTLS), server names.
 
     ``ca``, ``cert`` and ``key`` are file paths or PEM ``bytes``. Without ``ca``
-    the system roots are used. ``server_name`` overrides the name checked
-    against the server's certificate (needed when endpoints are IP addresses
-    and the certificate names a host).
+    the system roots are used. Each endpoint's certificate is checked against
+    the endpoint's own host (name or IP address) unless overridden:
+    ``server_name`` overrides it for every endpoint (endpoints given as IP
+    addresses, certificates naming a host), ``server_names`` per endpoint,
+    keyed by ``"host:port"`` as written in the endpoint list (it wins over
+    ``server_name``). The client never falls back to plaintext: a failed
+    handshake is an error.
     """
 
     ca: str | os.PathLike[str] | bytes | None = None
     cert: str | os.PathLike[str] | bytes | None = None
     key: str | os.PathLike[str] | bytes | None = field(default=None, repr=False)
     server_name: str | None = None
+    server_names: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if (self.cert is None) != (self.key is None):
             raise InvalidArgumentError("TLS cert and key must be given together")
-        if self.server_name is not None and not isinstance(self.server_name, str):
-            raise TypeError("TLS server_name must be str")
+        if self.server_name is not None and (
+            not isinstance(self.server_name, str) or not self.server_name
+        ):
+            raise TypeError("TLS server_name must be a non-empty str")
+        if not isinstance(self.server_names, Mapping):
+            raise TypeError("TLS server_names must be a mapping of 'host:port' to a name")
+        names: dict[str, str] = {}
+        for endpoint, name in self.server_names.items():
+            if not isinstance(name, str) or not name:
+                raise TypeError(f"TLS server_names[{endpoint!r}] must be a non-empty str")
+            names[Endpoint.parse(endpoint).address] = name
+        # A read-only copy: the settings stay frozen even if the caller's dict changes.
+        object.__setattr__(self, "server_names", _Names(names))
+
+    def name_for(self, endpoint: Endpoint) -> str | None:
+        """The name to check *endpoint*'s certificate against, if overridden."""
+        return self.server_names.get(endpoint.address, self.server_name)
 
     def credentials(self) -> grpc.ChannelCredentials:
         """Build the gRPC channel credentials (reads the files now)."""
@@ -136,6 +177,7 @@ class ClientConfig:
     keepalive_time: float = 10.0
     keepalive_timeout: float = 5.0
     namespace: bytes = b""
+    auto_sync_interval: float | None = None
 
     @classmethod
     def build(
@@ -151,8 +193,15 @@ class ClientConfig:
         keepalive_time: float = 10.0,
         keepalive_timeout: float = 5.0,
         namespace: str | bytes = b"",
+        auto_sync_interval: float | None = None,
     ) -> ClientConfig:
-        """Validate user settings (raising before any I/O) and freeze them."""
+        """Validate user settings (raising before any I/O) and freeze them.
+
+        ``auto_sync_interval`` (seconds, off by default) refreshes the endpoint
+        list from the cluster's member list that often, like Go's
+        ``AutoSyncInterval``; use it only when the members' advertised client
+        URLs are reachable from this client.
+        """
         if isinstance(endpoints, str):
             endpoints = [endpoints]
         eps = tuple(Endpoint.parse(e) for e in endpoints)
@@ -182,6 +231,11 @@ class ClientConfig:
         if ka_time is None or ka_timeout is None or ka_time < 5.0:
             # etcd answers pings more often than every 5 s with GOAWAY too_many_pings.
             raise InvalidArgumentError("keepalive_time must be finite and >= 5 s")
+        sync = None
+        if auto_sync_interval is not None:
+            sync = to_timeout(auto_sync_interval, "auto_sync_interval")
+            if sync is None or sync < 0.1:
+                raise InvalidArgumentError("auto_sync_interval must be finite and >= 0.1 s")
         return cls(
             endpoints=eps,
             username=username,
@@ -193,10 +247,11 @@ class ClientConfig:
             keepalive_time=ka_time,
             keepalive_timeout=ka_timeout,
             namespace=to_bytes(namespace, "namespace"),
+            auto_sync_interval=sync,
         )
 
-    def channel_options(self) -> list[tuple[str, int | str]]:
-        """gRPC channel arguments (reliability notes §1.4)."""
+    def channel_options(self, endpoint: Endpoint | None = None) -> list[tuple[str, int | str]]:
+        """gRPC channel arguments (reliability notes §1.4) for a channel to *endpoint*."""
         ms = int(self.keepalive_timeout * 1000)
         options: list[tuple[str, int | str]] = [
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
@@ -207,8 +262,18 @@ class ClientConfig:
             ("grpc.http2.max_pings_without_data", 0),
             ("grpc.keepalive_permit_without_calls", 0),
             ("grpc.enable_retries", 0),
+            # A host name may resolve to several addresses: use every one that answers.
             ("grpc.lb_policy_name", "round_robin"),
+            # A member that was down comes back within 2 s of listening again, not
+            # after gRPC's default backoff of up to 120 s.
+            ("grpc.initial_reconnect_backoff_ms", 100),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+            # A connection attempt that hangs (a blackholed peer) is abandoned after
+            # 5 s and retried, instead of after gRPC's default 20 s.
+            ("grpc.min_reconnect_backoff_ms", 5000),
         ]
-        if self.tls is not None and self.tls.server_name:
-            options.append(("grpc.ssl_target_name_override", self.tls.server_name))
+        if self.tls is not None:
+            name = self.tls.name_for(endpoint) if endpoint is not None else self.tls.server_name
+            if name:
+                options.append(("grpc.ssl_target_name_override", name))
         return options

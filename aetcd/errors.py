@@ -475,6 +475,8 @@ _BY_CODE: Final[dict[grpc.StatusCode, type[EtcdError]]] = {
     _S.DEADLINE_EXCEEDED: DeadlineExceededError,
 }
 
+_GO_DEADLINE: Final = "context deadline exceeded"
+
 _TRANSPORT_CODES: Final = frozenset(
     {_S.UNAVAILABLE, _S.DEADLINE_EXCEEDED, _S.CANCELLED, _S.INTERNAL, _S.UNKNOWN}
 )
@@ -501,6 +503,11 @@ def from_grpc(exc: grpc.RpcError, *, write: bool = False) -> EtcdError:
     if code is _S.RESOURCE_EXHAUSTED and "larger than max" in message:
         # The client's own send limit: the request never left this process.
         return RequestTooLargeError(message, code=code)
+    if message == _GO_DEADLINE:
+        # The server saw the call's deadline pass (Go's context error, code UNKNOWN).
+        if write:
+            return OutcomeUnknownTimeoutError(message, code=code)
+        return DeadlineExceededError(message, code=code)
     if write and code in _TRANSPORT_CODES:
         if code is _S.DEADLINE_EXCEEDED:
             return OutcomeUnknownTimeoutError(message, code=code)

@@ -744,7 +744,7 @@ class LeaseAPI:
         return ttl
 
     async def _keepalive_call(self, t: Transport, lid: int, timeout: float | None) -> int:
-        metadata = await t.stream_metadata()
+        metadata = await t.stream_metadata(timeout)  # waits for a live member, within the deadline
         call: StreamCall = t.lease.LeaseKeepAlive(
             timeout=timeout, metadata=metadata, wait_for_ready=True
         )

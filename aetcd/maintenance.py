@@ -23,11 +23,11 @@ from typing import Any, Final, Self, TypeVar
 import grpc
 import grpc.aio
 
-from ._channel import State, Transport
+from ._channel import State, Transport, make_channel
 from ._keys import to_int, to_timeout
 from ._pb import rpc_pb2, rpc_pb2_grpc
 from .cluster import to_member_id
-from .config import TLS, ClientConfig, Endpoint
+from .config import ClientConfig, Endpoint
 from .errors import (
     AuthenticationError,
     ClusterError,
@@ -67,13 +67,7 @@ def member_channel(config: ClientConfig, endpoint: Endpoint) -> grpc.aio.Channel
     TLS is used when the client uses it or the endpoint says ``https://``
     (never downgraded to plaintext). The caller closes the channel.
     """
-    options = config.channel_options()
-    tls = config.tls
-    if tls is None and endpoint.secure:
-        tls = TLS()
-    if tls is not None:
-        return grpc.aio.secure_channel(endpoint.address, tls.credentials(), options)
-    return grpc.aio.insecure_channel(endpoint.address, options)
+    return make_channel(config, endpoint)
 
 
 @contextlib.asynccontextmanager

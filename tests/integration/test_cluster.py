@@ -67,7 +67,7 @@ async def test_learner_add_update_promote_remove(cluster_client: aetcd.Client) -
     assert added.is_learner
     assert added.peer_urls == [url]
     assert added.name == "" and added.client_urls == [] and not added.started
-    assert added.id in {m.id for m in await cluster_client.members()}
+    assert added.id in {m.id for m in await cluster_client.members(linearizable=True)}
 
     # Never started, so never in sync: etcd refuses to promote it.
     with pytest.raises(aetcd.ClusterError) as info:
@@ -89,13 +89,13 @@ async def test_learner_add_update_promote_remove(cluster_client: aetcd.Client) -
     new_url = f"http://127.0.0.1:{_free_port()}"
     after = await cluster_client.member_update(added.id, [new_url])
     assert next(m for m in after if m.id == added.id).peer_urls == [new_url]
-    listed = {m.id: m for m in await cluster_client.members()}
+    listed = {m.id: m for m in await cluster_client.members(linearizable=True)}
     assert listed[added.id].peer_urls == [new_url]
 
     left = await cluster_client.member_remove(added.id)
     assert added.id not in {m.id for m in left}
     assert len(left) == 3
-    assert added.id not in {m.id for m in await cluster_client.members()}
+    assert added.id not in {m.id for m in await cluster_client.members(linearizable=True)}
 
 
 async def test_unknown_member_is_a_cluster_error(cluster_client: aetcd.Client) -> None:
