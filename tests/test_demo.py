@@ -16,4 +16,5 @@ async def test_demo_tour(etcd_server: Any, capsys: pytest.CaptureFixture[str]) -
     assert "heartbeat key gone: True" in out
     assert "the new leader is bob" in out
     assert "the killed instance vanished" in out
+    assert "(in order, no duplicate: True)" in out
     assert out.rstrip().endswith("tour complete")
