@@ -7,93 +7,15 @@ import asyncio
 import json
 import logging
 import random
-from types import TracebackType
 from typing import Any
 
 import pytest
+from conftest import Proxy
 
 import aetcd
 from aetcd import EventType
 from aetcd.recipes.config import ConfigChange, ConfigMirror, SubscriberOverflowError
 from aetcd.testing.pytest_plugin import EtcdServerFactory
-
-
-class Proxy:
-    """A loopback TCP proxy that can cut its connections and refuse new ones.
-
-    Lets a test hold one client's watch behind (its connection is gone) while
-    another client writes and compacts directly.
-    """
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.blocked = False
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    @property
-    def endpoint(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> Proxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        assert self._server is not None
-        self._server.close()
-        self.block()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    def block(self) -> None:
-        """Cut every connection now, and refuse new ones until :meth:`unblock`."""
-        self.blocked = True
-        for writer in list(self._writers):
-            writer.transport.abort()
-
-    def unblock(self) -> None:
-        self.blocked = False
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        try:
-            if self.blocked:
-                return
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-            self._writers.add(up_writer)
-            try:
-                await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-            finally:
-                up_writer.transport.abort()
-                self._writers.discard(up_writer)
-        except OSError:
-            pass
-        finally:
-            writer.transport.abort()
-            self._writers.discard(writer)
-            self._tasks.discard(task)
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.transport.abort()
 
 
 async def take(changes: Any, n: int, timeout: float = 10.0) -> list[ConfigChange]:
