@@ -57,11 +57,7 @@ class KV:
 
     async def _put(self, req: Any, timeout: float | None) -> Any:
         t = self._t
-        limit = t.config.max_request_bytes
-        if len(req.value) + len(req.key) > limit:
-            raise RequestTooLargeError(
-                f"put of {len(req.key) + len(req.value)} bytes exceeds max_request_bytes={limit}"
-            )
+        _check_put_size(t, req)
         return await t.unary(t.kv.Put, req, timeout, write=True)
 
     async def _delete(self, req: Any, timeout: float | None) -> Any:
@@ -90,12 +86,7 @@ class KV:
         if kind is OpKind.GET:
             return GetResult.from_pb(await t.unary(t.kv.Range, req, timeout, write=False))
         if kind is OpKind.PUT:
-            limit = t.config.max_request_bytes
-            if len(req.value) + len(req.key) > limit:
-                raise RequestTooLargeError(
-                    f"put of {len(req.key) + len(req.value)} bytes exceeds "
-                    f"max_request_bytes={limit}"
-                )
+            _check_put_size(t, req)
             return PutResult.from_pb(await t.unary(t.kv.Put, req, timeout, write=True))
         if kind is OpKind.DELETE:
             return DeleteResult.from_pb(await t.unary(t.kv.DeleteRange, req, timeout, write=True))
@@ -269,6 +260,15 @@ class KV:
         req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
         return CompactResult.from_pb(resp)
+
+
+def _check_put_size(t: Transport, req: Any) -> None:
+    """Refuse a put the server would refuse for its size (``--max-request-bytes``)."""
+    size = len(req.key) + len(req.value)
+    if size > t.config.max_request_bytes:
+        raise RequestTooLargeError(
+            f"put of {size} bytes exceeds max_request_bytes={t.config.max_request_bytes}"
+        )
 
 
 def _strip_kv(kv: KeyValue, n: int) -> KeyValue:

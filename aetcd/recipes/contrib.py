@@ -35,7 +35,7 @@ from ..ops import Compare, LeaseLike, Op
 from ..types import EventType, GetResult, KeyValue, SortOrder, SortTarget, TxnResult, WatchFilter
 from ._util import first_of, log, shielded
 from ._wait import wait_delete, wait_deletes
-from .session import Session
+from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -62,6 +62,11 @@ _DEQUEUE_BATCH: Final = 8
 # -- shared helpers ------------------------------------------------------------------------
 
 
+def _lease_guard(key: bytes | None, lease: int) -> Compare | None:
+    """The guard for deleting our own *key*: it still carries our *lease*."""
+    return Compare.lease(key) == lease if key is not None and lease else None
+
+
 def _unique_key(prefix: bytes) -> bytes:
     """``<prefix>/<unix time in ns>``: Go's ``newUniqueKV`` key."""
     return prefix + b"/" + str(time.time_ns()).encode()
@@ -74,43 +79,6 @@ async def _create(client: Client, key: bytes, value: bytes, lease: int) -> int:
         success=[Op.put(key, value, lease=lease)],
     )
     return res.header.revision if res.succeeded else 0
-
-
-class _Owner:
-    """The session of a recipe: shared (given by the user) or private (opened per use)."""
-
-    def __init__(self, client_or_session: Client | Session, ttl: int) -> None:
-        if isinstance(client_or_session, Session):
-            self.client = client_or_session.client
-            self.shared: Session | None = client_or_session
-        else:
-            self.client = client_or_session
-            self.shared = None
-        self.ttl = ttl
-        self.session: Session | None = None
-
-    async def open(self) -> Session:
-        if self.shared is not None:
-            self.session = self.shared
-        elif self.session is None or not self.session.alive:
-            self.session = await Session(self.client, ttl=self.ttl).open()
-        return self.session
-
-    async def abandon(self, key: bytes | None, lease: int) -> None:
-        """Delete *key* if it still carries *lease*; close a private session. Shielded."""
-        timeout = self.client.settings.timeout
-        try:
-            if key is not None and lease:
-                await shielded(
-                    self.client.txn(
-                        compare=[Compare.lease(key) == lease], success=[Op.delete(key)]
-                    ),
-                    timeout,
-                )
-        finally:
-            if self.shared is None and self.session is not None:
-                session, self.session = self.session, None
-                await shielded(session.close(), timeout)
 
 
 async def _wait_put(client: Client, key: bytes, revision: int, *, prefix: bool = False) -> KeyValue:
@@ -164,11 +132,11 @@ class RWMutex:
 
     def read_lock(self, *, timeout: float | None = None) -> RWLock:
         """A shared holder: ``async with rw.read_lock():`` (or ``acquire``/``release``)."""
-        return RWLock(self, "read", _Owner(self._target, self._ttl), timeout)
+        return RWLock(self, "read", SessionOwner(self._target, self._ttl), timeout)
 
     def write_lock(self, *, timeout: float | None = None) -> RWLock:
         """An exclusive holder: ``async with rw.write_lock():``."""
-        return RWLock(self, "write", _Owner(self._target, self._ttl), timeout)
+        return RWLock(self, "write", SessionOwner(self._target, self._ttl), timeout)
 
 
 class RWLock:
@@ -182,7 +150,7 @@ class RWLock:
         self,
         mutex: RWMutex,
         mode: Literal["read", "write"],
-        owner: _Owner,
+        owner: SessionOwner,
         timeout: float | None,
     ) -> None:
         self.mutex = mutex
@@ -268,7 +236,7 @@ class RWLock:
                     ) from None
                 raise
         except BaseException:
-            await self._owner.abandon(key, lease)
+            await self._owner.abandon(key, _lease_guard(key, lease))
             raise
         self._key, self._revision, self._lease = key, revision, lease
 
@@ -276,7 +244,7 @@ class RWLock:
         """Release: delete this holder's key (shielded from cancellation). Safe when not held."""
         key, lease = self._key, self._lease
         self._key, self._revision, self._lease = None, 0, 0
-        await self._owner.abandon(key, lease)
+        await self._owner.abandon(key, _lease_guard(key, lease))
 
     async def __aenter__(self) -> Self:
         await self.acquire(self._timeout)
@@ -382,7 +350,7 @@ class DoubleBarrier:
         *,
         ttl: int = DEFAULT_CONTRIB_TTL,
     ) -> None:
-        self._owner = _Owner(client_or_session, ttl)
+        self._owner = SessionOwner(client_or_session, ttl)
         self.client = self._owner.client
         self.name = to_key(name, "name")
         self.count = to_int(count, "count", minimum=1)
@@ -440,7 +408,7 @@ class DoubleBarrier:
                     f"the session was lost while entering double barrier {self.name!r}"
                 )
         except BaseException:
-            await self._owner.abandon(key, lease)
+            await self._owner.abandon(key, _lease_guard(key, lease))
             raise
         self._key, self._lease = key, lease
 
@@ -471,7 +439,7 @@ class DoubleBarrier:
         try:
             await self._leave(key)
         finally:
-            await self._owner.abandon(key, lease)
+            await self._owner.abandon(key, _lease_guard(key, lease))
 
     async def _leave(self, key: bytes) -> None:
         mine_deleted = False

@@ -16,9 +16,9 @@ from .._keys import to_bytes, to_key
 from ..errors import CompactedError, ElectionNotLeaderError, LeaseLostError
 from ..ops import Compare, Op
 from ..types import EventType, GetResult, KeyValue, SortOrder, SortTarget, WatchFilter
-from ._util import first_of, shielded
+from ._util import first_of
 from ._wait import wait_deletes
-from .session import Session
+from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -44,16 +44,10 @@ class Election:
         *,
         ttl: int = DEFAULT_ELECTION_TTL,
     ) -> None:
-        if isinstance(client_or_session, Session):
-            self._client = client_or_session.client
-            self._shared: Session | None = client_or_session
-        else:
-            self._client = client_or_session
-            self._shared = None
+        self._owner = SessionOwner(client_or_session, ttl)
+        self._client = self._owner.client
         self.name = to_key(name, "name")
         self.prefix = self.name + b"/"
-        self._ttl = ttl
-        self._session: Session | None = None
         self._key: bytes | None = None
         self._revision = 0
 
@@ -75,7 +69,7 @@ class Election:
     def is_leader(self) -> bool:
         """Whether :meth:`campaign` returned and :meth:`resign` was not called since,
         and the session is still alive."""
-        return self._key is not None and self._session is not None and self._session.alive
+        return self._key is not None and self._owner.alive
 
     def guard(self) -> Compare:
         """The compare that holds only while I lead (add it to your own txns)."""
@@ -94,7 +88,7 @@ class Election:
         val = to_bytes(value, "value")
         if self._key is not None:
             raise RuntimeError("already campaigning; resign() first")
-        session = await self._open_session()
+        session = await self._owner.open()
         key = self.prefix + f"{session.lease_id:x}".encode()
         revision = 0
         try:
@@ -132,11 +126,12 @@ class Election:
         Raises :class:`aetcd.ElectionNotLeaderError` if my key is gone or replaced.
         """
         val = to_bytes(value, "value")
-        if self._key is None or self._session is None:
+        session = self._owner.session
+        if self._key is None or session is None:
             raise ElectionNotLeaderError("not campaigning in this election")
         res = await self._client.txn(
             compare=[Compare.create_revision(self._key) == self._revision],
-            success=[Op.put(self._key, val, lease=self._session.lease_id)],
+            success=[Op.put(self._key, val, lease=session.lease_id)],
             timeout=timeout,
         )
         if not res.succeeded:
@@ -201,27 +196,8 @@ class Election:
                 return event.kv
         raise ElectionNotLeaderError("the election watch ended")
 
-    async def _open_session(self) -> Session:
-        if self._shared is not None:
-            self._session = self._shared
-        elif self._session is None or not self._session.alive:
-            self._session = await Session(self._client, ttl=self._ttl).open()
-        return self._session
-
     async def _withdraw(self, key: bytes | None, revision: int) -> None:
         self._key = None
         self._revision = 0
-        timeout = self._client.settings.timeout
-        try:
-            if key is not None and revision:
-                await shielded(
-                    self._client.txn(
-                        compare=[Compare.create_revision(key) == revision],
-                        success=[Op.delete(key)],
-                    ),
-                    timeout,
-                )
-        finally:
-            if self._shared is None and self._session is not None:
-                session, self._session = self._session, None
-                await shielded(session.close(), timeout)
+        guard = Compare.create_revision(key) == revision if key is not None and revision else None
+        await self._owner.abandon(key, guard)

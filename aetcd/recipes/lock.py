@@ -25,9 +25,9 @@ from .._keys import to_key
 from ..errors import LeaseLostError, LockTimeoutError
 from ..ops import Compare, Op
 from ..types import GetResult, SortOrder, SortTarget
-from ._util import first_of, shielded
+from ._util import first_of
 from ._wait import wait_deletes
-from .session import Session
+from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -69,17 +69,11 @@ class Lock:
         ttl: int = DEFAULT_LOCK_TTL,
         timeout: float | None = None,
     ) -> None:
-        if isinstance(client_or_session, Session):
-            self._client = client_or_session.client
-            self._shared: Session | None = client_or_session
-        else:
-            self._client = client_or_session
-            self._shared = None
+        self._owner = SessionOwner(client_or_session, ttl)
+        self._client = self._owner.client
         self.name = to_key(name, "name")
         self.prefix = self.name + b"/"
-        self._ttl = ttl
         self._timeout = timeout
-        self._session: Session | None = None
         self._key: bytes | None = None
         self._revision = 0
 
@@ -106,7 +100,7 @@ class Lock:
     @property
     def held(self) -> bool:
         """Whether this object believes it holds the lock (False once its lease is lost)."""
-        return self._key is not None and self._session is not None and self._session.alive
+        return self._key is not None and self._owner.alive
 
     def guard(self) -> Compare:
         """The compare to add to your own txns: it holds only while this lock is held.
@@ -126,9 +120,10 @@ class Lock:
 
     async def lost(self) -> None:
         """Return once the lock's session lease is lost (the lock is then not held)."""
-        if self._session is None:
+        session = self._owner.session
+        if session is None:
             raise RuntimeError("the lock is not held")
-        await self._session.lost()
+        await session.lost()
 
     # -- acquire / release -------------------------------------------------------------
 
@@ -143,7 +138,7 @@ class Lock:
         """
         if self._key is not None:
             raise RuntimeError("this Lock object already holds the lock")
-        session = await self._open_session()
+        session = await self._owner.open()
         key = self.prefix + f"{session.lease_id:x}".encode()
         created = False
         revision = 0
@@ -175,7 +170,7 @@ class Lock:
         """Take the lock if it is free right now; never waits for another holder."""
         if self._key is not None:
             raise RuntimeError("this Lock object already holds the lock")
-        session = await self._open_session()
+        session = await self._owner.open()
         key = self.prefix + f"{session.lease_id:x}".encode()
         created = False
         revision = 0
@@ -215,13 +210,6 @@ class Lock:
 
     # -- internals -----------------------------------------------------------------------
 
-    async def _open_session(self) -> Session:
-        if self._shared is not None:
-            self._session = self._shared
-        elif self._session is None or not self._session.alive:
-            self._session = await Session(self._client, ttl=self._ttl).open()
-        return self._session
-
     async def _enqueue(self, session: Session, key: bytes) -> tuple[bool, int, bool]:
         """One txn: create my key unless it exists; read the queue's head.
 
@@ -252,17 +240,5 @@ class Lock:
 
     async def _abandon(self, key: bytes | None, revision: int) -> None:
         """Delete *key* if it still has *revision*; close a private session."""
-        timeout = self._client.settings.timeout
-        try:
-            if key is not None and revision:
-                await shielded(
-                    self._client.txn(
-                        compare=[Compare.create_revision(key) == revision],
-                        success=[Op.delete(key)],
-                    ),
-                    timeout,
-                )
-        finally:
-            if self._shared is None and self._session is not None:
-                session, self._session = self._session, None
-                await shielded(session.close(), timeout)
+        guard = Compare.create_revision(key) == revision if key is not None and revision else None
+        await self._owner.abandon(key, guard)

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Self
 
 from .._keys import to_int
 from ..lease import MAX_LEASE_TTL, Lease
+from ..ops import Compare, Op
+from ._util import shielded
 
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["DEFAULT_SESSION_TTL", "Session"]
+__all__ = ["DEFAULT_SESSION_TTL", "Session", "SessionOwner"]
 
 #: Go's ``concurrency`` default session TTL, in seconds.
 DEFAULT_SESSION_TTL = 60
@@ -93,3 +95,50 @@ class Session:
     async def lost(self) -> None:
         """Return once the session's lease is lost."""
         await self.lease.lost()
+
+
+class SessionOwner:
+    """The session a recipe writes its keys with: shared (given by the user) or private.
+
+    A private session is opened on first use (again if the last one was lost)
+    and closed, revoking its lease, by :meth:`abandon`; a shared one is never
+    closed here. Lock, election and Go's contrib recipes all use this.
+    """
+
+    def __init__(self, client_or_session: Client | Session, ttl: int) -> None:
+        if isinstance(client_or_session, Session):
+            self.client = client_or_session.client
+            self.shared: Session | None = client_or_session
+        else:
+            self.client = client_or_session
+            self.shared = None
+        self.ttl = ttl
+        self.session: Session | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether a session is open and its lease believed alive."""
+        return self.session is not None and self.session.alive
+
+    async def open(self) -> Session:
+        """The session to write with (opening a private one if needed)."""
+        if self.shared is not None:
+            self.session = self.shared
+        elif self.session is None or not self.session.alive:
+            self.session = await Session(self.client, ttl=self.ttl).open()
+        return self.session
+
+    async def abandon(self, key: bytes | None, guard: Compare | None) -> None:
+        """Delete *key* if *guard* holds, then close a private session.
+
+        Both steps are shielded from cancellation and bounded by the client's
+        timeout, so a cancelled waiter still removes its key.
+        """
+        timeout = self.client.settings.timeout
+        try:
+            if key is not None and guard is not None:
+                await shielded(self.client.txn(compare=[guard], success=[Op.delete(key)]), timeout)
+        finally:
+            if self.shared is None and self.session is not None:
+                session, self.session = self.session, None
+                await shielded(session.close(), timeout)

@@ -88,11 +88,18 @@ async def test_waiting_writer_blocks_later_readers(
             await asyncio.sleep(seconds)
             order.append(f"-{name}")
 
-    async with asyncio.timeout(20), asyncio.TaskGroup() as tg:
+    async with (
+        asyncio.timeout(20),
+        etcd_client.watch(etcd_prefix + "rw/", prefix=True) as queued,
+        asyncio.TaskGroup() as tg,
+    ):
+        events = aiter(queued)
+        # Each contender starts once the previous one is queued (its key written),
+        # so the order of arrival does not depend on timing.
         tg.create_task(hold("read", "r1", 0.6))
-        await asyncio.sleep(0.15)
+        await anext(events)
         tg.create_task(hold("write", "w", 0.1))
-        await asyncio.sleep(0.15)
+        await anext(events)
         tg.create_task(hold("read", "r2", 0.0))  # arrives after the waiting writer
     assert order == ["+r1", "-r1", "+w", "-w", "+r2", "-r2"]
     assert await keys_under(etcd_client, etcd_prefix) == []
@@ -209,7 +216,10 @@ async def test_double_barrier_rounds_with_private_sessions(
 async def test_double_barrier_cancelled_enter_removes_key(
     etcd_client: aetcd.Client, etcd_prefix: str
 ) -> None:
-    task = await blocked(DoubleBarrier(etcd_client, etcd_prefix + "db", 2).enter())
+    async with etcd_client.watch(etcd_prefix, prefix=True) as written:
+        task = await blocked(DoubleBarrier(etcd_client, etcd_prefix + "db", 2).enter())
+        async with asyncio.timeout(10):
+            await anext(aiter(written))  # its key is in (slow on a loaded box)
     assert len(await keys_under(etcd_client, etcd_prefix)) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -93,21 +93,29 @@ async def test_observe_yields_each_value_in_order(
             seen.append(kv.value)
             got.set()
 
+    async def until(value: bytes) -> None:
+        # Each step waits for the observer, so the test does not depend on timing
+        # (observe() reports the current value; a value replaced before the
+        # observer looked again is legitimately never seen).
+        async with asyncio.timeout(10):
+            while value not in seen:
+                got.clear()
+                await got.wait()
+
     observer = asyncio.create_task(observe())
     await asyncio.sleep(0.2)  # nobody leads yet: the observer waits
     a, b = etcd_client.election(name), etcd_client.election(name)
     await a.campaign("a1")
+    await until(b"a1")
     b_task = asyncio.create_task(b.campaign("b1"))
-    await asyncio.sleep(0.2)
     await a.proclaim("a2")
     await a.proclaim("a3")
+    await until(b"a3")
     await a.resign()
     await b_task
+    await until(b"b1")
     await b.proclaim("b2")
-    async with asyncio.timeout(10):
-        while seen[-1:] != [b"b2"]:
-            got.clear()
-            await got.wait()
+    await until(b"b2")
     observer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await observer
