@@ -27,9 +27,13 @@ by gRPC's balancer, so the client knows which member served (or failed) a call:
   (``no leader`` from the ``hasleader`` check, ``too many requests``, an
   expired token, ...). A write that failed in transit raises
   :class:`aetcd.OutcomeUnknownError`, never success and never a silent retry.
-* KV and lease calls carry ``hasleader=true`` (except serializable reads): a
-  member cut off from its leader refuses them at once, provably unapplied, and
-  the retry goes to a member that has one.
+* KV and lease calls carry ``hasleader=true`` (except serializable reads)
+  while the client has seen trouble in the last 30 s (``require_leader=None``,
+  the default; ``True``: always, ``False``: never): a member cut off from its
+  leader then refuses them at once, provably unapplied, and the retry goes to
+  a member that has one. The check costs 5-10 us of client CPU per call
+  (BENCHMARKS.md), so a healthy cluster does not pay it. Watch and keep-alive
+  streams always carry it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import logging
 import os
 import random
 import re
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Final, TypeVar, cast
@@ -88,19 +93,29 @@ _TLS_CONFIRM: Final = 0.5  # a TLS failure must last this long to be a configura
 _READY: Final = grpc.ChannelConnectivity.READY
 _FAILED: Final = grpc.ChannelConnectivity.TRANSIENT_FAILURE
 _SHUTDOWN: Final = grpc.ChannelConnectivity.SHUTDOWN
+# Failures that say something about the cluster (not the request): they turn on
+# the hasleader guard of require_leader=None.
+_TROUBLE: Final = frozenset(
+    {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN}
+)
 
 # Requests that carry hasleader=true (KV and lease calls that need raft anyway).
-_NEEDS_LEADER: Final = (
-    rpc_pb2.PutRequest,
-    rpc_pb2.DeleteRangeRequest,
-    rpc_pb2.TxnRequest,
-    rpc_pb2.CompactionRequest,
-    rpc_pb2.LeaseGrantRequest,
-    rpc_pb2.LeaseRevokeRequest,
-    rpc_pb2.LeaseTimeToLiveRequest,
-    rpc_pb2.LeaseLeasesRequest,
+_NEEDS_LEADER: Final = frozenset(
+    {
+        rpc_pb2.PutRequest,
+        rpc_pb2.DeleteRangeRequest,
+        rpc_pb2.TxnRequest,
+        rpc_pb2.CompactionRequest,
+        rpc_pb2.LeaseGrantRequest,
+        rpc_pb2.LeaseRevokeRequest,
+        rpc_pb2.LeaseTimeToLiveRequest,
+        rpc_pb2.LeaseLeasesRequest,
+    }
 )
 _HASLEADER: Final = ("hasleader", "true")
+_GUARD_AFTER_TROUBLE: Final = (
+    30.0  # s of hasleader on unary calls after trouble (require_leader=None)
+)
 
 
 class State(enum.Enum):
@@ -240,6 +255,9 @@ class Transport:
         self.state = State.UNOPENED
         self.forked = False
         self.metadata: tuple[tuple[str, str], ...] | None = None
+        self._leader_metadata: tuple[tuple[str, str], ...] = (_HASLEADER,)
+        #: until when (time.monotonic) unary calls carry hasleader (require_leader=None)
+        self._guard_until = 0.0
         self.members: list[Member] = []
         #: which endpoint the latest stream of each method (e.g.
         #: ``/etcdserverpb.Watch/Watch``) was opened on
@@ -422,8 +440,11 @@ class Transport:
         loop = asyncio.get_running_loop()
         while True:
             member = self.pick(avoid)
-            if member.state() is _READY:
+            state = member.state()
+            if state is _READY:
                 return member
+            if state is _FAILED:
+                self.note_trouble()
             await self._raise_if_tls_failed()
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
@@ -475,9 +496,7 @@ class Transport:
             try:
                 # Not wait_for_ready: on a failed channel this returns the last
                 # connection error at once, without sending anything.
-                await status(
-                    rpc_pb2.StatusRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False
-                )
+                await status(rpc_pb2.StatusRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False)
             except grpc.aio.AioRpcError as exc:
                 text = exc.details() or ""
                 if not _TLS_FAILURE.search(text):
@@ -507,11 +526,28 @@ class Transport:
             return self.config.timeout
         return to_timeout(timeout)
 
+    def _set_token(self, token: str | None) -> None:
+        self.metadata = None if token is None else (("token", token),)
+        self._leader_metadata = (*(self.metadata or ()), _HASLEADER)
+
+    def note_trouble(self) -> None:
+        """Something failed (a call, a stream, a member): guard unary calls with
+        ``hasleader`` for a while (``require_leader=None``)."""
+        self._guard_until = time.monotonic() + _GUARD_AFTER_TROUBLE
+
+    def require_leader(self) -> bool:
+        """Whether KV and lease calls carry ``hasleader`` right now."""
+        mode = self.config.require_leader
+        if mode is not None:
+            return mode
+        return self._guard_until != 0.0 and time.monotonic() < self._guard_until
+
     def _metadata_for(self, request: Any) -> tuple[tuple[str, str], ...] | None:
-        if isinstance(request, _NEEDS_LEADER) or (
-            isinstance(request, rpc_pb2.RangeRequest) and not request.serializable
-        ):
-            return (*(self.metadata or ()), _HASLEADER)
+        kind = type(request)
+        if (
+            kind in _NEEDS_LEADER or (kind is rpc_pb2.RangeRequest and not request.serializable)
+        ) and self.require_leader():
+            return self._leader_metadata
         return self.metadata
 
     async def unary(
@@ -555,7 +591,9 @@ class Transport:
         while True:
             member: Member | None = None
             if routed:
-                member = await self._ready_member(deadline, tried, write=write)
+                member = self.pick(tried)
+                if member.state() is not _READY:
+                    member = await self._ready_member(deadline, tried, write=write)
                 if member in tried:
                     # Every connected member failed once: back off before the next round.
                     assert error is not None
@@ -644,6 +682,8 @@ class Transport:
     def _judge(self, member: Member, exc: grpc.aio.AioRpcError, error: EtcdError) -> None:
         """Mark *member* suspect when the failure says more about it than about the request."""
         code = exc.code()
+        if error.retryable or code in _TROUBLE:
+            self.note_trouble()
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             self._suspect(member, "a call timed out")
         elif isinstance(error, NoLeaderError):
@@ -676,7 +716,7 @@ class Transport:
             if remaining is not None and remaining <= 0:
                 break  # the stream's own deadline reports it
             await self._state_change(remaining)
-        return (*(self.metadata or ()), _HASLEADER)
+        return self._leader_metadata
 
     # -- auth --------------------------------------------------------------------
 
@@ -700,12 +740,12 @@ class Transport:
                 if exc.message == _AUTH_NOT_ENABLED:
                     # Auth is off on the server (or was just disabled): no token
                     # is needed, as in Go's getToken.
-                    self.metadata = None
+                    self._set_token(None)
                     self._token_generation += 1
                     return
                 exc.__cause__ = None  # the gRPC error adds nothing, and stays out of logs
                 raise
-            self.metadata = (("token", response.token),)
+            self._set_token(response.token)
             self._token_generation += 1
 
     async def refresh_token(self) -> None:

@@ -50,7 +50,9 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
     Each endpoint gets its own channel; calls go round robin to connected
     members and avoid suspect ones (see ``aetcd._channel``).
     ``auto_sync_interval`` (seconds) refreshes the endpoint list from the
-    cluster's member list.
+    cluster's member list. ``require_leader`` controls etcd's ``hasleader``
+    check on unary calls (see :meth:`aetcd.ClientConfig.build`): by default it
+    is sent only while the client has recently seen trouble.
 
     Use it as ``async with aetcd.Client(...) as client:``, or call methods
     directly (the connection opens on first use) and ``await client.close()``.
@@ -74,6 +76,7 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         coalesce_reads: bool = True,
         coalesce_writes: bool = False,
         auto_sync_interval: float | None = None,
+        require_leader: bool | None = None,
     ) -> None:
         self._settings = ClientConfig.build(
             endpoints,
@@ -87,6 +90,7 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             keepalive_timeout=keepalive_timeout,
             namespace=namespace,
             auto_sync_interval=auto_sync_interval,
+            require_leader=require_leader,
         )
         self._t = Transport(self._settings)
         if type(coalesce_reads) is not bool or type(coalesce_writes) is not bool:

@@ -17,7 +17,7 @@ async def main(ep, kind):
     ch = grpc.aio.insecure_channel(ep, cfg.channel_options())
     kv = rpc_pb2_grpc.KVStub(ch)
     await ch.channel_ready()
-    md_sets = {"none": None, "hasleader": (("hasleader", "true"),)}
+    md_sets = {"none": None, "hasleader": (("hasleader", "true"),), "md_obj": grpc.aio.Metadata(("hasleader", "true"))}
     state = {"md": None, "n": 0, "stop": False}
 
     async def worker(w):

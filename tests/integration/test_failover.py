@@ -119,21 +119,91 @@ async def test_paused_member_does_not_stall_reads(etcd_cluster: EtcdCluster) -> 
             follower.resume()
 
 
-def test_hasleader_on_kv_and_lease_calls_but_not_serializable_reads() -> None:
-    transport = Transport(ClientConfig.build("127.0.0.1:1"))
-    transport.metadata = (("token", "t"),)
-    for request in (
-        rpc_pb2.PutRequest(key=b"k"),
-        rpc_pb2.RangeRequest(key=b"k"),
-        rpc_pb2.TxnRequest(),
-        rpc_pb2.DeleteRangeRequest(key=b"k"),
-        rpc_pb2.LeaseGrantRequest(TTL=5),
-    ):
+LEADER_CALLS = (
+    rpc_pb2.PutRequest(key=b"k"),
+    rpc_pb2.RangeRequest(key=b"k"),
+    rpc_pb2.TxnRequest(),
+    rpc_pb2.DeleteRangeRequest(key=b"k"),
+    rpc_pb2.LeaseGrantRequest(TTL=5),
+)
+OTHER_CALLS = (rpc_pb2.RangeRequest(key=b"k", serializable=True), rpc_pb2.StatusRequest())
+
+
+def test_hasleader_always_with_require_leader_true() -> None:
+    transport = Transport(ClientConfig.build("127.0.0.1:1", require_leader=True))
+    transport._set_token("t")
+    for request in LEADER_CALLS:
         assert transport._metadata_for(request) == (("token", "t"), ("hasleader", "true"))
-    assert transport._metadata_for(rpc_pb2.RangeRequest(key=b"k", serializable=True)) == (
-        ("token", "t"),
-    )
-    assert transport._metadata_for(rpc_pb2.StatusRequest()) == (("token", "t"),)
+    for request in OTHER_CALLS:
+        assert transport._metadata_for(request) == (("token", "t"),)
+
+
+def test_hasleader_never_with_require_leader_false() -> None:
+    transport = Transport(ClientConfig.build("127.0.0.1:1", require_leader=False))
+    transport.note_trouble()
+    for request in LEADER_CALLS + OTHER_CALLS:
+        assert transport._metadata_for(request) is None
+
+
+def test_hasleader_by_default_only_after_trouble(monkeypatch: pytest.MonkeyPatch) -> None:
+    transport = Transport(ClientConfig.build("127.0.0.1:1"))
+    for request in LEADER_CALLS + OTHER_CALLS:
+        assert transport._metadata_for(request) is None  # a healthy cluster does not pay for it
+    transport.note_trouble()
+    for request in LEADER_CALLS:
+        assert transport._metadata_for(request) == (("hasleader", "true"),)
+    for request in OTHER_CALLS:
+        assert transport._metadata_for(request) is None
+    later = time.monotonic() + 31
+    monkeypatch.setattr(time, "monotonic", lambda: later)
+    assert transport._metadata_for(LEADER_CALLS[0]) is None  # calm again after 30 s
+    with pytest.raises(TypeError):
+        ClientConfig.build("127.0.0.1:1", require_leader=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(120)
+async def test_quorum_loss_refuses_writes_fast_once_trouble_is_seen() -> None:
+    """Without hasleader a write to a member that lost its leader hangs until
+    the deadline (outcome unknown); with it the member refuses at once
+    (provably unapplied). The default turns the check on after the first
+    trouble; require_leader=True has it from the start. None of the refused
+    or timed-out writes was applied."""
+    async with EtcdCluster(size=3) as cluster:
+        survivor = cluster.members[0]
+        async with (
+            aetcd.Client(survivor.endpoint, timeout=5) as default,
+            aetcd.Client(survivor.endpoint, timeout=5, require_leader=True) as strict,
+        ):
+            await default.put("q/k", "1")
+            await strict.put("q/k", "2")
+            for member in cluster.members[1:]:
+                member.kill()
+            # Wait until the survivor knows it has no leader (hasleader says so).
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    await strict.put("q/k", "3", timeout=2)
+                except aetcd.NoLeaderError:
+                    break
+                except aetcd.OutcomeUnknownError:
+                    pass
+                assert time.monotonic() < deadline, "the survivor never noticed it lost its leader"
+
+            # Refused (and retried until the deadline in case a leader comes
+            # back): a typed, provably unapplied failure, never "unknown".
+            with pytest.raises(aetcd.NoLeaderError) as refused:
+                await strict.put("q/k", "4", timeout=2)
+            assert not isinstance(refused.value, aetcd.OutcomeUnknownError)
+
+            assert not default._t.require_leader()
+            with pytest.raises(aetcd.OutcomeUnknownError):
+                await default.put("q/k", "5", timeout=1.5)  # hangs: no check yet
+            assert default._t.require_leader()  # the timeout was trouble
+            with pytest.raises(aetcd.NoLeaderError) as refused:
+                await default.put("q/k", "6", timeout=2)
+            assert not isinstance(refused.value, aetcd.OutcomeUnknownError)
+        async with aetcd.Client(cluster.endpoints[0], timeout=5) as fresh:
+            assert (await fresh.get("q/k", serializable=True)).first.value == b"2"  # type: ignore[union-attr]
 
 
 @pytest.mark.timeout(90)
