@@ -550,25 +550,32 @@ class Transport:
             return self._leader_metadata
         return self.metadata
 
-    async def unary(
+    def unary(
         self,
         method: Callable[..., Awaitable[T]],
         request: Any,
         timeout: float | None,
         *,
         write: bool,
-    ) -> T:
+    ) -> Awaitable[T]:
         """Run one unary RPC with the client's deadline, token and retry policy.
 
         Reads are retried on transient failures until the deadline passes. A
         write is never retried unless the server proves it was not applied (no
         leader, an expired token, ...); a write that failed in transit raises
-        :class:`aetcd.OutcomeUnknownError`.
+        :class:`aetcd.OutcomeUnknownError`. (A plain function returning the
+        call's awaitable: one coroutine less per call on the hot path.)
         """
-        if self.state is not State.OPENED or self.forked:
-            await self.open()
         t = self.config.timeout if timeout is None else to_timeout(timeout)
-        return await self._call(method, request, t, write=write, refresh=True)
+        if self.state is not State.OPENED or self.forked:
+            return self._open_and_call(method, request, t, write)
+        return self._call(method, request, t, write=write, refresh=True)
+
+    async def _open_and_call(
+        self, method: Callable[..., Awaitable[T]], request: Any, timeout: float | None, write: bool
+    ) -> T:
+        await self.open()
+        return await self._call(method, request, timeout, write=write, refresh=True)
 
     async def _call(
         self,

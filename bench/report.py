@@ -88,6 +88,20 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             aw["cpu_us_per_op"] <= fw["cpu_us_per_op"],
             f"{aw['cpu_us_per_op']:.1f} us vs {fw['cpu_us_per_op']:.1f} us",
         )
+    # Coalescing against Go's clientv3 (same run): reads by default, writes opt-in.
+    for w, impl in (("get64", "aetcd"), ("put64", "aetcd-cw")):
+        a, g = _find(rows, w, impl), _find(rows, w, "go")
+        if a and g and "skipped" not in a and "skipped" not in g:
+            check(
+                f"{w} ({impl}): >= 1.0 x Go ops/s",
+                a["ops_per_s"] >= g["ops_per_s"],
+                f"{a['ops_per_s'] / g['ops_per_s']:.2f} x Go",
+            )
+            check(
+                f"{w} ({impl}): CPU/op <= Go's",
+                a["cpu_us_per_op"] <= g["cpu_us_per_op"],
+                f"{a['cpu_us_per_op']:.1f} us vs {g['cpu_us_per_op']:.1f} us",
+            )
     al = _find(rows, "leases", "aetcd")
     if al:
         check(

@@ -360,6 +360,22 @@ class AetcdSingle(Aetcd):
         await self.client.connect()
 
 
+class AetcdBatchedWrites(Aetcd):
+    """This client with write coalescing on (opt-in): puts of a loop turn share one txn."""
+
+    name = "aetcd-cw"
+
+    async def open(self, endpoint: str) -> None:
+        import aetcd
+
+        self.mod = aetcd
+        try:
+            self.client = aetcd.Client(endpoint, coalesce_writes=True)
+        except TypeError:
+            raise Unsupported("this aetcd has no coalesce_writes option") from None
+        await self.client.connect()
+
+
 # --------------------------------------------------------------------------- peers
 
 
@@ -595,7 +611,7 @@ class Etcd3:
 
 IMPLS: dict[str, type] = {
     c.name: c
-    for c in (Floor, Aetcd, AetcdSingle, AetcdPeer, Etcd3aio, Etcetra, Etcd3)  # type: ignore[attr-defined]
+    for c in (Floor, Aetcd, AetcdSingle, AetcdBatchedWrites, AetcdPeer, Etcd3aio, Etcetra, Etcd3)  # type: ignore[attr-defined]
 }
 
 
