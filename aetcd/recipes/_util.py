@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -34,6 +34,27 @@ async def shielded(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
             log.warning("clean-up after cancellation failed: %r", task.exception())
         raise asyncio.CancelledError
     return task.result()
+
+
+async def idempotent_cleanup(
+    make: Callable[[], Coroutine[Any, Any, T]], timeout: float | None
+) -> T:
+    """Run the clean-up ``make()`` directly; if the caller is cancelled meanwhile,
+    run it again to completion, shielded (see :func:`shielded`), then re-raise.
+
+    For idempotent clean-up only (a delete guarded by a create-revision
+    compare, a revoke): the interrupted attempt may or may not have been
+    applied, and doing it twice is harmless. The common, uncancelled case then
+    costs no extra task and no extra event-loop turns (measured on lock cycles).
+    """
+    try:
+        return await make()
+    except asyncio.CancelledError:
+        try:
+            await shielded(make(), timeout)
+        except Exception as exc:  # the caller's cancellation is what it must see
+            log.warning("clean-up after cancellation failed: %r", exc)
+        raise
 
 
 async def _bounded(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Self
 from .._keys import to_int
 from ..lease import MAX_LEASE_TTL, Lease
 from ..ops import Compare, Op
-from ._util import shielded
+from ._util import idempotent_cleanup, shielded
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -137,7 +137,10 @@ class SessionOwner:
         timeout = self.client.settings.timeout
         try:
             if key is not None and guard is not None:
-                await shielded(self.client.txn(compare=[guard], success=[Op.delete(key)]), timeout)
+                ops = [Op.delete(key)]
+                await idempotent_cleanup(
+                    lambda: self.client.txn(compare=[guard], success=ops), timeout
+                )
         finally:
             if self.shared is None and self.session is not None:
                 session, self.session = self.session, None
