@@ -314,6 +314,26 @@ class Transport:
                 await self.close()
                 raise
 
+    async def wait_connected(self, timeout: float | None) -> Endpoint:
+        """Open, then wait (up to *timeout* s, ``None``: no limit) until some
+        member's connection is up; the endpoint that connected.
+
+        Raises :class:`aetcd.ConnectionFailedError` when none connects in time,
+        at once when every member refuses our TLS handshake.
+        """
+        await self.open()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            member = await self._ready_member(deadline, (), write=False)
+        except DeadlineExceededError:
+            addresses = ", ".join(e.address for e in self.endpoints)
+            raise ConnectionFailedError(
+                f"no etcd endpoint could be reached within {timeout} s ({addresses})",
+                code=grpc.StatusCode.UNAVAILABLE,
+            ) from None
+        return member.endpoint
+
     def _new_member(self, endpoint: Endpoint) -> Member:
         return Member(endpoint, make_channel(self.config, endpoint, self._credentials))
 

@@ -124,9 +124,17 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         """Whether :meth:`close` was called."""
         return self._t.state is State.CLOSED
 
-    async def connect(self) -> None:
-        """Open the channel (and authenticate) now instead of on first use."""
-        await self._t.open()
+    async def connect(self, *, timeout: float | None = None) -> None:
+        """Connect now instead of on first use: open the channels, authenticate
+        if configured, and wait until at least one endpoint's connection is up
+        (like Go's blocking dial with ``DialTimeout``).
+
+        *timeout* defaults to the client's call timeout. Raises
+        :class:`aetcd.ConnectionFailedError` if no endpoint answers in time (at
+        once if every endpoint refuses the TLS handshake), and
+        :class:`aetcd.AuthenticationError` for wrong credentials.
+        """
+        await self._t.wait_connected(self._t.deadline(timeout))
 
     async def close(self) -> None:
         """Close the connection. Later calls raise :class:`aetcd.ClientClosedError`."""

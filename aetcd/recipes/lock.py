@@ -18,6 +18,7 @@ from a holder that lost it.
 from __future__ import annotations
 
 import asyncio
+import functools
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -38,8 +39,10 @@ __all__ = ["DEFAULT_LOCK_TTL", "Lock"]
 DEFAULT_LOCK_TTL = 10
 
 
+@functools.lru_cache(maxsize=256)
 def _owner_op(prefix: bytes) -> Op:
-    """The oldest key under *prefix* (Go ``WithFirstCreate``)."""
+    """The oldest key under *prefix* (Go ``WithFirstCreate``); Ops are immutable,
+    so one per lock name is built and reused."""
     return Op.get(
         prefix,
         prefix=True,

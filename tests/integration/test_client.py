@@ -131,3 +131,22 @@ async def test_arbitrary_bytes_roundtrip(
     await etcd_client.put(full, value)
     kv = (await etcd_client.get(full)).first
     assert kv is not None and kv.key == full and kv.value == value
+
+
+async def test_connect_waits_for_a_connection_within_its_timeout(
+    etcd_server: object, unused_tcp_port: int
+) -> None:
+    async with aetcd.Client(etcd_server.endpoint) as client:  # type: ignore[attr-defined]
+        await client.connect(timeout=5)  # up at once
+        await client.connect()  # again: a no-op
+    nobody = aetcd.Client(f"127.0.0.1:{unused_tcp_port}", timeout=30)
+    try:
+        start = time.monotonic()
+        with pytest.raises(aetcd.ConnectionFailedError, match="could be reached") as failed:
+            await nobody.connect(timeout=0.5)
+        assert time.monotonic() - start < 3.0
+        assert failed.value.retryable
+        with pytest.raises(aetcd.InvalidArgumentError):
+            await nobody.connect(timeout=-1)
+    finally:
+        await nobody.close()
