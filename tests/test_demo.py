@@ -17,4 +17,5 @@ async def test_demo_tour(etcd_server: Any, capsys: pytest.CaptureFixture[str]) -
     assert "the new leader is bob" in out
     assert "the killed instance vanished" in out
     assert "(in order, no duplicate: True)" in out
+    assert "every coalesced put is stored: True" in out
     assert out.rstrip().endswith("tour complete")
