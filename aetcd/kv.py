@@ -195,10 +195,12 @@ class KV:
         """
         fields = put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
         t = self._t
-        ns = t.config.namespace
+        config = t.config
+        ns = config.namespace
         if ns:
             fields["key"] = ns + fields["key"]
-        _check_put_size(t.config, fields)
+        if len(fields["key"]) + len(fields["value"]) > config.max_request_bytes:
+            _check_put_size(config, fields)  # raises
         req = _PutRequest(**fields)
         if t.state is not State.OPENED or t.forked:
             await t.open()

@@ -121,7 +121,8 @@ _set_h: Callable[[_Result, Any], None] = _Result.__dict__["_h"].__set__
 def _header(self: _Result) -> ResponseHeader:
     h = self._h
     if h is _LAZY:
-        h = _header_view(self._pb.header)
+        h = _new(ResponseHeader)
+        _set_pb(h, self._pb.header)
         _set_h(self, h)
     return h  # type: ignore[no-any-return]
 
@@ -136,9 +137,9 @@ def _view(cls: type[_T]) -> type[_T]:
         if f.name in cls.__dict__:
             continue  # a slot, filled when the view is built
         if f.name == "header":
-            prop = property(_header, doc="The header of the response.")
+            prop = property(_header, doc="The header of the response (:class:`ResponseHeader`).")
         else:
-            prop = property(attrgetter(f"_pb.{f.name}"), doc=f"The ``{f.name}`` field.")
+            prop = property(attrgetter(f"_pb.{f.name}"), doc=f"The ``{f.name}`` (``{f.type}``).")
         setattr(cls, f.name, prop)
     return cls
 
