@@ -195,15 +195,18 @@ class Coalescer:
         if len(live) == 1:
             await self._send_alone(live[0])
             return
+        # RequestOps as constructor arguments: the TxnRequest is built in one
+        # protobuf call, copying each request once.
+        ops: list[Any]
         if self._write:
             ops = [
-                rpc_pb2.RequestOp(request_put=p.request)
+                {"request_put": p.request}
                 if isinstance(p.request, rpc_pb2.PutRequest)
-                else rpc_pb2.RequestOp(request_delete_range=p.request)
+                else {"request_delete_range": p.request}
                 for p in live
             ]
         else:
-            ops = [rpc_pb2.RequestOp(request_range=p.request) for p in live]
+            ops = [{"request_range": p.request} for p in live]
         timeout = self._batch_timeout(live)
         t = self._t
         self.batches_sent += 1

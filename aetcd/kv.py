@@ -6,7 +6,6 @@ before any I/O) and hands it to :meth:`KV.do`, like Go's ``KV.Do``.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -14,33 +13,45 @@ from ._channel import State, Transport
 from ._coalesce import Coalescer
 from ._keys import to_int
 from ._pb import rpc_pb2
-from .errors import RequestTooLargeError
+from .config import ClientConfig
+from .errors import RequestTooLargeError, TooManyOpsError
 from .ops import (
     Compare,
     LeaseLike,
     Op,
     OpKind,
+    _ns_fields,
     check_txn_ops,
-    delete_request,
+    delete_fields,
     namespaced,
-    ns_range,
-    put_request,
-    range_request,
-    txn_has_writes,
+    put_fields,
+    range_fields,
+    txn_fields,
 )
 from .types import (
+    _LAZY,
     CompactResult,
     DeleteResult,
     GetResult,
-    KeyValue,
     OpResult,
     PutResult,
     SortOrder,
     SortTarget,
     TxnResult,
+    _delete_view,
+    _evolve,
+    _get_view,
+    _kv_fields,
+    _put_view,
+    _txn_view,
 )
 
 __all__ = ["KV"]
+
+_RangeRequest = rpc_pb2.RangeRequest
+_PutRequest = rpc_pb2.PutRequest
+_DeleteRangeRequest = rpc_pb2.DeleteRangeRequest
+_TxnRequest = rpc_pb2.TxnRequest
 
 
 class KV:
@@ -57,7 +68,6 @@ class KV:
 
     async def _put(self, req: Any, timeout: float | None) -> Any:
         t = self._t
-        _check_put_size(t, req)
         return await t.unary(t.kv.Put, req, timeout, write=True)
 
     async def _delete(self, req: Any, timeout: float | None) -> Any:
@@ -71,33 +81,34 @@ class KV:
         not (see :class:`aetcd.OutcomeUnknownError`).
         """
         t = self._t
-        if t.state is not State.OPENED or t.forked:
-            await t.open()
         ns = t.config.namespace
         if ns:
-            result = await self._do(t, namespaced(op, ns), timeout)
-            return _strip(result, len(ns))
-        return await self._do(t, op, timeout)
-
-    @staticmethod
-    async def _do(t: Transport, op: Op, timeout: float | None) -> OpResult:
+            op = namespaced(op, ns)
         kind = op.kind
-        req = op.request
+        fields = op._fields
+        req: Any
         if kind is OpKind.GET:
-            return GetResult.from_pb(await t.unary(t.kv.Range, req, timeout, write=False))
-        if kind is OpKind.PUT:
-            _check_put_size(t, req)
-            return PutResult.from_pb(await t.unary(t.kv.Put, req, timeout, write=True))
-        if kind is OpKind.DELETE:
-            return DeleteResult.from_pb(await t.unary(t.kv.DeleteRange, req, timeout, write=True))
-        check_txn_ops(req, t.config.max_txn_ops)
-        size = req.ByteSize()
-        if size > t.config.max_request_bytes:
-            raise RequestTooLargeError(
-                f"txn of {size} bytes exceeds max_request_bytes={t.config.max_request_bytes}"
-            )
-        resp = await t.unary(t.kv.Txn, req, timeout, write=txn_has_writes(req))
-        return TxnResult.from_pb(resp)
+            req = _RangeRequest(**fields)
+        elif kind is OpKind.PUT:
+            _check_put_size(t.config, fields)
+            req = _PutRequest(**fields)
+        elif kind is OpKind.DELETE:
+            req = _DeleteRangeRequest(**fields)
+        else:
+            req = _txn_request(t.config, fields, op._levels)
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
+        result: OpResult
+        if kind is OpKind.GET:
+            result = _get_view(await t.unary(t.kv.Range, req, timeout, write=False))
+        elif kind is OpKind.PUT:
+            result = _put_view(await t.unary(t.kv.Put, req, timeout, write=True))
+        elif kind is OpKind.DELETE:
+            result = _delete_view(await t.unary(t.kv.DeleteRange, req, timeout, write=True))
+        else:
+            resp = await t.unary(t.kv.Txn, req, timeout, write=op._writes)
+            result = _txn_view(resp, _LAZY)
+        return _strip(result, len(ns)) if ns else result
 
     async def get(
         self,
@@ -131,7 +142,7 @@ class KV:
         ``min_/max_..._revision`` options filter by revision.
         ``prefix=True`` with an empty key reads every key.
         """
-        req = range_request(
+        fields = range_fields(
             key,
             prefix,
             range_end,
@@ -149,18 +160,20 @@ class KV:
             max_create_revision,
         )
         t = self._t
-        if t.state is not State.OPENED or t.forked:
-            await t.open()
         ns = t.config.namespace
         if ns:
-            req.key, req.range_end = ns_range(ns, req.key, req.range_end)
+            fields = _ns_fields("request_range", fields, ns)
+        req = _RangeRequest(**fields)
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
         batcher = self._read_batcher
-        if batcher is not None and not req.serializable:
+        if batcher is not None and "serializable" not in fields:
             response = await batcher.call(req, timeout, self._range)
         else:
             response = await t.unary(t.kv.Range, req, timeout, write=False)
-        result = GetResult.from_pb(response)
-        return _strip(result, len(ns)) if ns else result  # type: ignore[return-value]
+        if ns:
+            return _strip_get(_get_view(response), len(ns))
+        return _get_view(response)
 
     async def put(
         self,
@@ -180,20 +193,25 @@ class KV:
         current lease; both need the key to exist. A failure in transit raises
         :class:`aetcd.OutcomeUnknownError`: the put may have been applied.
         """
-        req = put_request(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        fields = put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
         t = self._t
+        config = t.config
+        ns = config.namespace
+        if ns:
+            fields["key"] = ns + fields["key"]
+        if len(fields["key"]) + len(fields["value"]) > config.max_request_bytes:
+            _check_put_size(config, fields)  # raises
+        req = _PutRequest(**fields)
         if t.state is not State.OPENED or t.forked:
             await t.open()
-        ns = t.config.namespace
-        if ns:
-            req.key = ns + req.key
         batcher = self._write_batcher
         if batcher is not None:
             response = await batcher.call(req, timeout, self._put)
         else:
-            response = await self._put(req, timeout)
-        result = PutResult.from_pb(response)
-        return _strip(result, len(ns)) if ns else result  # type: ignore[return-value]
+            response = await t.unary(t.kv.Put, req, timeout, write=True)
+        if ns:
+            return _strip_put(_put_view(response), len(ns))
+        return _put_view(response)
 
     async def delete(
         self,
@@ -210,20 +228,22 @@ class KV:
         ``result.deleted`` counts the deleted keys; ``prev_kv=True`` also returns
         them. ``prefix=True`` with an empty key deletes every key.
         """
-        req = delete_request(key, prefix, range_end, from_key, prev_kv)
+        fields = delete_fields(key, prefix, range_end, from_key, prev_kv)
         t = self._t
-        if t.state is not State.OPENED or t.forked:
-            await t.open()
         ns = t.config.namespace
         if ns:
-            req.key, req.range_end = ns_range(ns, req.key, req.range_end)
+            fields = _ns_fields("request_delete_range", fields, ns)
+        req = _DeleteRangeRequest(**fields)
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
         batcher = self._write_batcher
         if batcher is not None:
             response = await batcher.call(req, timeout, self._delete)
         else:
             response = await t.unary(t.kv.DeleteRange, req, timeout, write=True)
-        result = DeleteResult.from_pb(response)
-        return _strip(result, len(ns)) if ns else result  # type: ignore[return-value]
+        if ns:
+            return _strip_delete(_delete_view(response), len(ns))
+        return _delete_view(response)
 
     async def txn(
         self,
@@ -239,9 +259,16 @@ class KV:
         result per op of that branch, in order. All writes of a txn share one
         revision. Ops may be nested txns (``Op.txn``).
         """
-        result = await self.do(Op.txn(compare, success, failure), timeout=timeout)
-        assert isinstance(result, TxnResult)
-        return result
+        fields, writes, levels = txn_fields(compare, success, failure)
+        t = self._t
+        ns = t.config.namespace
+        if ns:
+            fields = _ns_fields("request_txn", fields, ns)
+        req = _txn_request(t.config, fields, levels)
+        if t.state is not State.OPENED or t.forked:
+            await t.open()
+        result = _txn_view(await t.unary(t.kv.Txn, req, timeout, write=writes), _LAZY)
+        return _strip_txn(result, len(ns)) if ns else result
 
     async def compact(
         self, revision: int, *, physical: bool = False, timeout: float | None = None
@@ -262,27 +289,59 @@ class KV:
         return CompactResult.from_pb(resp)
 
 
-def _check_put_size(t: Transport, req: Any) -> None:
+def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
     """Refuse a put the server would refuse for its size (``--max-request-bytes``)."""
-    size = len(req.key) + len(req.value)
-    if size > t.config.max_request_bytes:
+    size = len(fields["key"]) + len(fields["value"])
+    if size > config.max_request_bytes:
         raise RequestTooLargeError(
-            f"put of {size} bytes exceeds max_request_bytes={t.config.max_request_bytes}"
+            f"put of {size} bytes exceeds max_request_bytes={config.max_request_bytes}"
         )
 
 
-def _strip_kv(kv: KeyValue, n: int) -> KeyValue:
-    return dataclasses.replace(kv, key=kv.key[n:])
+def _txn_request(config: ClientConfig, fields: dict[str, Any], levels: int) -> Any:
+    """Build a TxnRequest in one protobuf call and check it against the server's limits."""
+    req = _TxnRequest(**fields)
+    if levels > config.max_txn_ops:
+        check_txn_ops(req, config.max_txn_ops)  # raises, saying where
+        raise TooManyOpsError(f"txn has more than max_txn_ops={config.max_txn_ops} operations")
+    size = req.ByteSize()
+    if size > config.max_request_bytes:
+        raise RequestTooLargeError(
+            f"txn of {size} bytes exceeds max_request_bytes={config.max_request_bytes}"
+        )
+    return req
+
+
+# -- namespaces: results come back with the namespace stripped from every key ---------
+
+
+def _strip_kvs(kvs: list[Any], n: int) -> list[Any]:
+    return [_kv_fields(kv, kv.key[n:]) for kv in kvs]
+
+
+def _strip_get(result: GetResult, n: int) -> GetResult:
+    return _evolve(result, kvs=_strip_kvs(result.kvs, n)) if result.kvs else result
+
+
+def _strip_put(result: PutResult, n: int) -> PutResult:
+    prev = result.prev_kv
+    return result if prev is None else _evolve(result, prev_kv=_kv_fields(prev, prev.key[n:]))
+
+
+def _strip_delete(result: DeleteResult, n: int) -> DeleteResult:
+    return _evolve(result, prev_kvs=_strip_kvs(result.prev_kvs, n)) if result.prev_kvs else result
+
+
+def _strip_txn(result: TxnResult, n: int) -> TxnResult:
+    return _evolve(result, _r=[_strip(r, n) for r in result.responses])
 
 
 def _strip(result: OpResult, n: int) -> OpResult:
     """Remove the namespace (its length *n*) from every key of a result."""
     if isinstance(result, GetResult):
-        return dataclasses.replace(result, kvs=[_strip_kv(kv, n) for kv in result.kvs])
+        return _strip_get(result, n)
     if isinstance(result, PutResult):
-        if result.prev_kv is None:
-            return result
-        return dataclasses.replace(result, prev_kv=_strip_kv(result.prev_kv, n))
+        return _strip_put(result, n)
     if isinstance(result, DeleteResult):
-        return dataclasses.replace(result, prev_kvs=[_strip_kv(kv, n) for kv in result.prev_kvs])
-    return dataclasses.replace(result, responses=[_strip(r, n) for r in result.responses])
+        return _strip_delete(result, n)
+    return _strip_txn(result, n)

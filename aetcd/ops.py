@@ -15,15 +15,16 @@ the same values nest inside transactions::
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, cast
+from typing import Any, Final, Protocol
 
 from ._keys import FROM_KEY, INT64_MAX, prefix_range_end, to_bytes, to_int, to_key
 from ._pb import rpc_pb2
 from .errors import InvalidArgumentError, LeaseProvidedError, ValueProvidedError
-from .types import SortOrder, SortTarget
+from .types import SortOrder, SortTarget, _fast_constructor
 
 __all__ = ["Compare", "CompareResult", "CompareTarget", "Op", "OpKind"]
 
@@ -109,6 +110,21 @@ _SORT_ORDERS: Final = frozenset(int(x) for x in SortOrder)
 _SORT_TARGETS: Final = frozenset(int(x) for x in SortTarget)
 
 
+#: The RequestOp field (and request message class) of each kind of op.
+_ONEOF: Final = {
+    OpKind.GET: "request_range",
+    OpKind.PUT: "request_put",
+    OpKind.DELETE: "request_delete_range",
+    OpKind.TXN: "request_txn",
+}
+_REQUEST_CLASS: Final[dict[str, Any]] = {
+    "request_range": rpc_pb2.RangeRequest,
+    "request_put": rpc_pb2.PutRequest,
+    "request_delete_range": rpc_pb2.DeleteRangeRequest,
+    "request_txn": rpc_pb2.TxnRequest,
+}
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Op:
     """One request: build it with :meth:`get`, :meth:`put`, :meth:`delete` or :meth:`txn`.
@@ -117,8 +133,17 @@ class Op:
     """
 
     kind: OpKind
-    request: Any  # the protobuf request; private to aetcd, never mutated
-    key: bytes = b""
+    key: bytes
+    # The request as protobuf constructor arguments, ``{field: value}`` (only
+    # fields that differ from their defaults; a txn's branches hold the
+    # ``_item`` of their ops): a txn is built in one protobuf call from these,
+    # with no intermediate message to copy. Private to aetcd; never mutated.
+    _fields: dict[str, Any] = dataclasses.field(repr=False)
+    _item: dict[str, Any] = dataclasses.field(repr=False)  # {RequestOp field: _fields}
+    _writes: bool = dataclasses.field(repr=False)  # whether running it may change the store
+    # Most ops on one path down the nested txns (each level counting its
+    # largest list): etcd's --max-txn-ops applies to that sum. 0 for non-txns.
+    _levels: int = dataclasses.field(repr=False)
 
     def __repr__(self) -> str:
         if self.kind is OpKind.TXN:
@@ -145,7 +170,7 @@ class Op:
         max_create_revision: int = 0,
     ) -> Op:
         """A range read; see :meth:`aetcd.Client.get` for the options."""
-        req = range_request(
+        fields = range_fields(
             key,
             prefix,
             range_end,
@@ -162,7 +187,7 @@ class Op:
             min_create_revision,
             max_create_revision,
         )
-        return Op(OpKind.GET, req, req.key)
+        return _new_op(OpKind.GET, fields["key"], fields, {"request_range": fields}, False, 0)
 
     @staticmethod
     def put(
@@ -175,8 +200,8 @@ class Op:
         ignore_lease: bool = False,
     ) -> Op:
         """A write of *value* under *key*; see :meth:`aetcd.Client.put`."""
-        req = put_request(key, value, lease, prev_kv, ignore_value, ignore_lease)
-        return Op(OpKind.PUT, req, req.key)
+        fields = put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        return _new_op(OpKind.PUT, fields["key"], fields, {"request_put": fields}, True, 0)
 
     @staticmethod
     def delete(
@@ -188,8 +213,9 @@ class Op:
         prev_kv: bool = False,
     ) -> Op:
         """A delete of one key or a range; see :meth:`aetcd.Client.delete`."""
-        req = delete_request(key, prefix, range_end, from_key, prev_kv)
-        return Op(OpKind.DELETE, req, req.key)
+        fields = delete_fields(key, prefix, range_end, from_key, prev_kv)
+        item = {"request_delete_range": fields}
+        return _new_op(OpKind.DELETE, fields["key"], fields, item, True, 0)
 
     @staticmethod
     def txn(
@@ -201,41 +227,36 @@ class Op:
 
         It may be nested inside another txn's branches.
         """
-        cmps = _items(compare, Compare, "compare")
-        ok = _items(success, Op, "success")
-        ko = _items(failure, Op, "failure")
-        req = rpc_pb2.TxnRequest(
-            compare=[c.to_pb() for c in cmps],
-            success=[o.to_request_op() for o in ok],
-            failure=[o.to_request_op() for o in ko],
-        )
-        return Op(OpKind.TXN, req)
+        fields, writes, levels = txn_fields(compare, success, failure)
+        return _new_op(OpKind.TXN, b"", fields, {"request_txn": fields}, writes, levels)
 
     @property
     def is_write(self) -> bool:
         """Whether running this op may change the store."""
-        if self.kind is OpKind.GET:
-            return False
-        if self.kind is OpKind.TXN:
-            return txn_has_writes(self.request)
-        return True
+        return self._writes
+
+    @property
+    def request(self) -> Any:
+        """This op's protobuf request, built anew on each call (private to aetcd)."""
+        oneof = _ONEOF[self.kind]
+        return _REQUEST_CLASS[oneof](**self._fields)
 
     def to_request_op(self) -> rpc_pb2.RequestOp:
         """This op as a txn branch entry."""
-        kind = self.kind
-        if kind is OpKind.GET:
-            return rpc_pb2.RequestOp(request_range=self.request)
-        if kind is OpKind.PUT:
-            return rpc_pb2.RequestOp(request_put=self.request)
-        if kind is OpKind.DELETE:
-            return rpc_pb2.RequestOp(request_delete_range=self.request)
-        return rpc_pb2.RequestOp(request_txn=self.request)
+        return rpc_pb2.RequestOp(**self._item)
+
+
+_new_op = _fast_constructor(Op)
 
 
 # -- request builders: validation and normalisation, done once per request ------------
+#
+# Each returns the request as protobuf constructor arguments (fields at their
+# defaults left out): ``RangeRequest(**fields)`` sends it on its own, and a txn
+# embeds the dicts, so the whole TxnRequest is built in one protobuf call.
 
 
-def range_request(
+def range_fields(
     key: object,
     prefix: bool = False,
     range_end: object = None,
@@ -251,98 +272,120 @@ def range_request(
     max_mod_revision: int = 0,
     min_create_revision: int = 0,
     max_create_revision: int = 0,
-) -> rpc_pb2.RangeRequest:
+) -> dict[str, Any]:
     """A validated RangeRequest (see :meth:`aetcd.Client.get`); raises before any I/O."""
     k, end = key_range(key, prefix, range_end, from_key)
-    req = rpc_pb2.RangeRequest(key=k, range_end=end)
+    f: dict[str, Any] = {"key": k, "range_end": end} if end else {"key": k}
     # Options at their defaults cost one comparison each (type checks included:
     # ``False != 0`` is False, so a bool is caught by the type test).
     if limit != 0 or type(limit) is not int:
-        req.limit = to_int(limit, "limit")
+        f["limit"] = to_int(limit, "limit")
     if revision != 0 or type(revision) is not int:
-        req.revision = to_int(revision, "revision")
+        f["revision"] = to_int(revision, "revision")
     if sort_order is not None:
-        req.sort_order = _enum(sort_order, _SORT_ORDERS, "sort_order")
+        f["sort_order"] = _enum(sort_order, _SORT_ORDERS, "sort_order")
     if sort_target is not None:
-        req.sort_target = _enum(sort_target, _SORT_TARGETS, "sort_target")
+        f["sort_target"] = _enum(sort_target, _SORT_TARGETS, "sort_target")
         if sort_order is None:
-            req.sort_order = _enum(SortOrder.ASCEND, _SORT_ORDERS, "sort_order")
+            f["sort_order"] = int(SortOrder.ASCEND)
     if serializable is not False:
-        req.serializable = _flag(serializable, "serializable")
+        f["serializable"] = _flag(serializable, "serializable")
     if keys_only is not False:
-        req.keys_only = _flag(keys_only, "keys_only")
+        f["keys_only"] = _flag(keys_only, "keys_only")
     if count_only is not False:
-        req.count_only = _flag(count_only, "count_only")
+        f["count_only"] = _flag(count_only, "count_only")
     if min_mod_revision != 0 or type(min_mod_revision) is not int:
-        req.min_mod_revision = to_int(min_mod_revision, "min_mod_revision")
+        f["min_mod_revision"] = to_int(min_mod_revision, "min_mod_revision")
     if max_mod_revision != 0 or type(max_mod_revision) is not int:
-        req.max_mod_revision = to_int(max_mod_revision, "max_mod_revision")
+        f["max_mod_revision"] = to_int(max_mod_revision, "max_mod_revision")
     if min_create_revision != 0 or type(min_create_revision) is not int:
-        req.min_create_revision = to_int(min_create_revision, "min_create_revision")
+        f["min_create_revision"] = to_int(min_create_revision, "min_create_revision")
     if max_create_revision != 0 or type(max_create_revision) is not int:
-        req.max_create_revision = to_int(max_create_revision, "max_create_revision")
-    return req
+        f["max_create_revision"] = to_int(max_create_revision, "max_create_revision")
+    return f
 
 
-def put_request(
+def put_fields(
     key: object,
     value: object,
     lease: LeaseLike | None = None,
     prev_kv: bool = False,
     ignore_value: bool = False,
     ignore_lease: bool = False,
-) -> rpc_pb2.PutRequest:
+) -> dict[str, Any]:
     """A validated PutRequest (see :meth:`aetcd.Client.put`); raises before any I/O."""
     k = to_key(key)
     v = value if type(value) is bytes else to_bytes(value, "value")
-    req = rpc_pb2.PutRequest(key=k, value=v)
+    f: dict[str, Any] = {"key": k, "value": v}
     if lease is not None:
-        req.lease = lease_id(lease)
+        f["lease"] = lease_id(lease)
     if prev_kv is not False:
-        req.prev_kv = _flag(prev_kv, "prev_kv")
+        f["prev_kv"] = _flag(prev_kv, "prev_kv")
     if ignore_value is not False:
         if _flag(ignore_value, "ignore_value") and v:
             raise ValueProvidedError("a value cannot be given with ignore_value=True")
-        req.ignore_value = ignore_value
+        f["ignore_value"] = ignore_value
     if ignore_lease is not False:
         if _flag(ignore_lease, "ignore_lease") and lease is not None:
             raise LeaseProvidedError("a lease cannot be given with ignore_lease=True")
-        req.ignore_lease = ignore_lease
-    return req
+        f["ignore_lease"] = ignore_lease
+    return f
 
 
-def delete_request(
+def delete_fields(
     key: object,
     prefix: bool = False,
     range_end: object = None,
     from_key: bool = False,
     prev_kv: bool = False,
-) -> rpc_pb2.DeleteRangeRequest:
+) -> dict[str, Any]:
     """A validated DeleteRangeRequest (see :meth:`aetcd.Client.delete`)."""
     k, end = key_range(key, prefix, range_end, from_key)
-    req = rpc_pb2.DeleteRangeRequest(key=k, range_end=end)
+    f: dict[str, Any] = {"key": k, "range_end": end} if end else {"key": k}
     if prev_kv is not False:
-        req.prev_kv = _flag(prev_kv, "prev_kv")
-    return req
+        f["prev_kv"] = _flag(prev_kv, "prev_kv")
+    return f
 
 
-def txn_has_writes(req: rpc_pb2.TxnRequest) -> bool:
-    """Whether any branch of a txn (nested ones included) writes."""
-    for branch in (req.success, req.failure):
-        for op in branch:
-            which = op.WhichOneof("request")
-            if which in ("request_put", "request_delete_range"):
-                return True
-            if which == "request_txn" and txn_has_writes(op.request_txn):
-                return True
-    return False
+def txn_fields(
+    compare: Iterable[Compare], success: Iterable[Op], failure: Iterable[Op]
+) -> tuple[dict[str, Any], bool, int]:
+    """A validated TxnRequest: its fields, whether it may write, and its levels.
+
+    One pass over the arguments checks their types and gathers what sending
+    needs (``Op._writes``, ``Op._levels``), so nothing walks the built message.
+    """
+    fields: dict[str, Any] = {}
+    cmps = _listed(compare, Compare, "compare")
+    for c in cmps:
+        if type(c) is not Compare and not isinstance(c, Compare):
+            raise TypeError(f"compare must hold Compare values, not {type(c).__name__}")
+    if cmps:
+        fields["compare"] = [c._fields() for c in cmps]
+    writes = False
+    nested = 0
+    ok = _listed(success, Op, "success")
+    ko = _listed(failure, Op, "failure")
+    for name, ops in (("success", ok), ("failure", ko)):
+        if not ops:
+            continue
+        for op in ops:
+            if type(op) is not Op and not isinstance(op, Op):
+                raise TypeError(f"{name} must hold Op values, not {type(op).__name__}")
+            if op._writes:
+                writes = True
+            if op._levels > nested:
+                nested = op._levels
+        fields[name] = [op._item for op in ops]
+    return fields, writes, max(len(cmps), len(ok), len(ko)) + nested
 
 
 def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
     """Apply etcd's ``--max-txn-ops`` rule locally (server ``checkTxnRequest``).
 
     A level may have at most *max_ops* compares and at most *max_ops* ops per
-    branch; a nested txn gets what its parent level left of the budget.
+    branch; a nested txn gets what its parent level left of the budget. (Only
+    called when ``Op._levels`` says the rule is broken: it finds where.)
     """
     used = max(len(req.compare), len(req.success), len(req.failure))
     if used > max_ops:
@@ -357,16 +400,10 @@ def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
                 check_txn_ops(op.request_txn, max_ops - used)
 
 
-def _items(values: Iterable[Any], cls: type, name: str) -> list[Any]:
+def _listed(values: Iterable[Any], cls: type, name: str) -> list[Any]:
     if isinstance(values, str | bytes | cls):
         raise TypeError(f"{name} must be a list of {cls.__name__}, not a single value")
-    out = list(values)
-    for item in out:
-        if not isinstance(item, cls):
-            raise TypeError(
-                f"{name} must hold {cls.__name__} values, not {type(item).__name__}"
-            )
-    return out
+    return values if type(values) is list else list(values)
 
 
 def _enum(value: object, allowed: frozenset[int], name: str) -> Any:
@@ -462,14 +499,23 @@ class Compare:
 
     def to_pb(self) -> rpc_pb2.Compare:
         """This compare as the wire message."""
-        pb = rpc_pb2.Compare(
-            result=cast(Any, int(self.result)),
-            target=cast(Any, int(self.target)),
-            key=self.key,
-            range_end=self.range_end,
-        )
-        setattr(pb, _TARGET_FIELD[self.target], self.operand)
-        return pb
+        return rpc_pb2.Compare(**self._fields())
+
+    def _fields(self) -> dict[str, Any]:
+        """This compare as protobuf constructor arguments."""
+        target = self.target
+        f = {
+            "key": self.key,
+            "target": target,
+            "result": self.result,
+            _TARGET_FIELD[target]: self.operand,
+        }
+        if self.range_end:
+            f["range_end"] = self.range_end
+        return f
+
+
+_new_compare = _fast_constructor(Compare)
 
 
 class CompareOperand:
@@ -495,7 +541,7 @@ class CompareOperand:
             operand = lease_id(other, "compare lease")
         else:
             operand = to_int(other, f"compare {_TARGET_FIELD[self._target]}")
-        return Compare(self._target, result, self._key, operand, self._end)
+        return _new_compare(self._target, result, self._key, operand, self._end)
 
     def __eq__(self, other: object) -> Compare:  # type: ignore[override]
         return self._make(CompareResult.EQUAL, other)
@@ -535,28 +581,34 @@ def ns_range(ns: bytes, key: bytes, range_end: bytes) -> tuple[bytes, bytes]:
 
 def namespaced(op: Op, ns: bytes) -> Op:
     """A copy of *op* with every key (compares and nested txns too) under *ns*."""
-    req = type(op.request)()
-    req.CopyFrom(op.request)
-    _prefix_request(op.kind, req, ns)
-    return Op(op.kind, req, op.key)
+    oneof = _ONEOF[op.kind]
+    fields = _ns_fields(oneof, op._fields, ns)
+    return _new_op(op.kind, op.key, fields, {oneof: fields}, op._writes, op._levels)
 
 
-def _prefix_request(kind: OpKind, req: Any, ns: bytes) -> None:
-    if kind is OpKind.PUT:
-        req.key = ns + req.key
-    elif kind is OpKind.TXN:
-        for cmp in req.compare:
-            cmp.key, cmp.range_end = ns_range(ns, cmp.key, cmp.range_end)
-        for branch in (req.success, req.failure):
-            for item in branch:
-                which = item.WhichOneof("request")
-                if which == "request_range":
-                    _prefix_request(OpKind.GET, item.request_range, ns)
-                elif which == "request_put":
-                    _prefix_request(OpKind.PUT, item.request_put, ns)
-                elif which == "request_delete_range":
-                    _prefix_request(OpKind.DELETE, item.request_delete_range, ns)
-                elif which == "request_txn":
-                    _prefix_request(OpKind.TXN, item.request_txn, ns)
+def _ns_fields(oneof: str, fields: dict[str, Any], ns: bytes) -> dict[str, Any]:
+    """Request fields (see :func:`range_fields`) with every key under *ns*; a new dict."""
+    out = dict(fields)
+    if oneof == "request_put":
+        out["key"] = ns + fields["key"]
+    elif oneof == "request_txn":
+        if "compare" in fields:
+            out["compare"] = [_ns_key_range(c, ns) for c in fields["compare"]]
+        for branch in ("success", "failure"):
+            if branch in fields:
+                out[branch] = [
+                    {name: _ns_fields(name, sub, ns) for name, sub in item.items()}
+                    for item in fields[branch]
+                ]
     else:
-        req.key, req.range_end = ns_range(ns, req.key, req.range_end)
+        return _ns_key_range(fields, ns)
+    return out
+
+
+def _ns_key_range(fields: dict[str, Any], ns: bytes) -> dict[str, Any]:
+    out = dict(fields)
+    key, end = ns_range(ns, fields["key"], fields.get("range_end", b""))
+    out["key"] = key
+    if end:
+        out["range_end"] = end
+    return out

@@ -1,8 +1,20 @@
-# ruff: noqa: B007, B018, B023, E402  (throwaway measurement code)
-"""Micro-benchmark: ways to turn a 1,000-key RangeResponse into Python objects."""
+# ruff: noqa: B007, B018  (throwaway measurement code)
+"""Micro-benchmark: ways to turn a 1,000-key RangeResponse into Python objects.
 
+Each candidate parses the response, builds its objects and reads every key and
+value (what the range1000 workload does), minus the parse alone. Candidates
+run interleaved, best of ``ROUNDS``: on a shared box only the minimum is
+stable. ``python -m bench.micro.decode [ROUNDS]``.
+"""
+
+import dataclasses
+import gc
 import operator
-import timeit
+import sys
+import time
+from collections import deque
+from itertools import repeat
+from operator import attrgetter
 
 from aetcd._pb import rpc_pb2
 from aetcd.types import GetResult, KeyValue
@@ -19,56 +31,17 @@ for i in range(1000):
         lease=0,
     )
 data = resp.SerializeToString()
+parse = rpc_pb2.RangeResponse.FromString
+new = object.__new__
 
 
-def parse():
-    return rpc_pb2.RangeResponse.FromString(data)
+# -- the floor: read the message ---------------------------------------------------------
 
 
-class KVT(tuple):
-    __slots__ = ()
-    key = property(operator.itemgetter(0))
-    value = property(operator.itemgetter(1))
-    create_revision = property(operator.itemgetter(2))
-    mod_revision = property(operator.itemgetter(3))
-    version = property(operator.itemgetter(4))
-    lease = property(operator.itemgetter(5))
-
-
-tnew = tuple.__new__
-
-
-def current(r):
-    return GetResult.from_pb(r)
-
-
-def tuplesub(r):
-    return [
-        tnew(KVT, (p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease))
-        for p in r.kvs
-    ]
-
-
-def plain_tuples(r):
-    return [(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease) for p in r.kvs]
-
-
-def key_value_only(r):
+def floor(r):
     for p in r.kvs:
         p.key
         p.value
-
-
-def dataclass_init(r):
-    return [
-        KeyValue(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
-        for p in r.kvs
-    ]
-
-
-def listfields(r):
-    # ListFields gives (descriptor, value) pairs of the set fields in one C call
-    return [p.ListFields() for p in r.kvs]
 
 
 def iterate_only(r):
@@ -76,46 +49,171 @@ def iterate_only(r):
         pass
 
 
-N = 200
-for name, fn in [
-    ("parse (grpc deserialize, same for all)", None),
-    ("iterate only", iterate_only),
-    ("touch key+value (floor)", key_value_only),
-    ("plain 6-tuples", plain_tuples),
-    ("tuple subclass KeyValue", tuplesub),
-    ("current GetResult.from_pb", current),
-    ("dataclass __init__", dataclass_init),
-    ("ListFields", listfields),
-]:
-    if fn is None:
-        t = min(timeit.repeat(parse, number=N, repeat=5)) / N
-    else:
-        r = parse()
-        t = (
-            min(timeit.repeat(lambda: fn(parse()), number=N, repeat=5)) / N
-            - min(timeit.repeat(parse, number=N, repeat=5)) / N
-        )
-    print(f"{t * 1e6:8.1f} us per 1,000 keys  {name}")
+# -- aetcd now: views (aetcd.types) ------------------------------------------------------
 
-import gc
 
-print("--- with gc disabled")
-gc.disable()
-for name, fn in [
-    ("touch key+value (floor)", key_value_only),
-    ("plain 6-tuples", plain_tuples),
-    ("tuple subclass KeyValue", tuplesub),
-    ("current GetResult.from_pb", current),
-]:
-    t = (
-        min(timeit.repeat(lambda: fn(parse()), number=N, repeat=5)) / N
-        - min(timeit.repeat(parse, number=N, repeat=5)) / N
-    )
-    print(f"{t * 1e6:8.1f} us per 1,000 keys  {name}")
-gc.enable()
-print(
-    "gc tracked? KeyValue:",
-    gc.is_tracked(current(parse()).kvs[0]),
-    " tuple-subclass:",
-    gc.is_tracked(tuplesub(parse())[0]),
-)
+def views(r):
+    for kv in GetResult.from_pb(r).kvs:
+        kv.key
+        kv.value
+
+
+def views_build_only(r):
+    GetResult.from_pb(r)
+
+
+def views_all_fields(r):
+    for kv in GetResult.from_pb(r).kvs:
+        kv.key
+        kv.value
+        kv.create_revision
+        kv.mod_revision
+        kv.version
+        kv.lease
+
+
+# -- aetcd before: eager frozen slotted dataclass, built by a slot-setting constructor ----
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OldKV:
+    key: bytes
+    value: bytes
+    create_revision: int
+    mod_revision: int
+    version: int
+    lease: int
+
+
+_old_sets = [OldKV.__dict__[f.name].__set__ for f in dataclasses.fields(OldKV)]
+
+
+def _old_make(key, value, cr, mr, v, lease, _s=_old_sets):
+    o = new(OldKV)
+    _s[0](o, key)
+    _s[1](o, value)
+    _s[2](o, cr)
+    _s[3](o, mr)
+    _s[4](o, v)
+    _s[5](o, lease)
+    return o
+
+
+def eager_dataclass(r):
+    kvs = [
+        _old_make(p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease)
+        for p in r.kvs
+    ]
+    for kv in kvs:
+        kv.key
+        kv.value
+
+
+# -- alternatives -------------------------------------------------------------------------
+
+
+class KVT(tuple):
+    __slots__ = ()
+    key = property(operator.itemgetter(0))
+    value = property(operator.itemgetter(1))
+
+
+tnew = tuple.__new__
+
+
+def eager_tuple_subclass(r):
+    kvs = [
+        tnew(KVT, (p.key, p.value, p.create_revision, p.mod_revision, p.version, p.lease))
+        for p in r.kvs
+    ]
+    for kv in kvs:
+        kv.key
+        kv.value
+
+
+class KVE:
+    """Key and value read eagerly into slots (C loops), the rest left in the message."""
+
+    __slots__ = ("_pb", "key", "value")
+
+
+_ke_pb, _ke_key, _ke_value = (KVE.__dict__[n].__set__ for n in ("_pb", "key", "value"))
+_get_key, _get_value = attrgetter("key"), attrgetter("value")
+
+
+def eager_key_value_slots(r):
+    pbs = list(r.kvs)
+    kvs = list(map(new, repeat(KVE, len(pbs))))
+    deque(map(_ke_pb, kvs, pbs), maxlen=0)
+    deque(map(_ke_key, kvs, map(_get_key, pbs)), maxlen=0)
+    deque(map(_ke_value, kvs, map(_get_value, pbs)), maxlen=0)
+    for kv in kvs:
+        kv.key
+        kv.value
+
+
+class KVL:
+    __slots__ = ("_pb",)
+    key = property(attrgetter("_pb.key"))
+    value = property(attrgetter("_pb.value"))
+
+
+_kvl_pb = KVL.__dict__["_pb"].__set__
+
+
+def views_python_loop(r):
+    kvs = []
+    for p in r.kvs:
+        o = new(KVL)
+        _kvl_pb(o, p)
+        kvs.append(o)
+    for kv in kvs:
+        kv.key
+        kv.value
+
+
+CANDIDATES = [
+    ("iterate the repeated field only", iterate_only),
+    ("floor: read key+value of each message", floor),
+    ("views: GetResult.from_pb, build only", views_build_only),
+    ("views: GetResult.from_pb + key+value (aetcd now)", views),
+    ("views: + all six fields", views_all_fields),
+    ("views built in a Python loop + key+value", views_python_loop),
+    ("eager key/value slots (C loops) + key+value", eager_key_value_slots),
+    ("eager tuple subclass + key+value", eager_tuple_subclass),
+    ("eager frozen dataclass + key+value (aetcd before)", eager_dataclass),
+]
+
+
+def bench(rounds: int) -> dict[str, float]:
+    best = {name: float("inf") for name, _ in CANDIDATES}
+    best["parse"] = float("inf")
+    n = 50
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            parse(data)
+        best["parse"] = min(best["parse"], (time.perf_counter() - t0) / n)
+        for name, fn in CANDIDATES:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn(parse(data))
+            best[name] = min(best[name], (time.perf_counter() - t0) / n)
+    return best
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 40
+    assert KeyValue  # the views under test
+    best = bench(rounds)
+    parse_t = best.pop("parse")
+    floor_t = best["floor: read key+value of each message"] - parse_t
+    print(f"{parse_t * 1e6:8.1f} us  parse (same for all; subtracted below)")
+    for name, t in best.items():
+        t -= parse_t
+        print(f"{t * 1e6:8.1f} us per 1,000 keys  {t / floor_t:5.2f} x floor  {name}")
+    print("gc tracked? view:", gc.is_tracked(GetResult.from_pb(parse(data)).kvs[0]))
+
+
+if __name__ == "__main__":
+    main()

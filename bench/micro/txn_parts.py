@@ -1,7 +1,14 @@
+"""Micro-benchmark: the pieces of building and decoding a compare-and-swap txn.
+
+Works on this tree and on older ones (``PYTHONPATH=/copy/of/old`` for a before
+figure): pieces an old tree lacks are skipped.
+"""
+
 import time
 
+from aetcd import ops
 from aetcd._pb import rpc_pb2
-from aetcd.ops import Compare, Op, check_txn_ops, txn_has_writes
+from aetcd.ops import Compare, Op
 from aetcd.types import TxnResult
 
 N = 20000
@@ -27,6 +34,7 @@ k = b"bench/k"
 
 
 def floor_req():
+    # what bench/worker.py's floor does per call
     pb = rpc_pb2
     return pb.TxnRequest(
         compare=[
@@ -41,18 +49,62 @@ def floor_req():
     )
 
 
-req = Op.txn([Compare.value(k) == b"1"], [Op.put(k, b"2")]).request
-for name, fn in [
-    ("floor: build TxnRequest", floor_req),
+def floor_dicts():
+    # the least: one protobuf call, sub-messages as dicts, int enums
+    return rpc_pb2.TxnRequest(
+        compare=[{"key": k, "target": 3, "result": 0, "value": b"1"}],
+        success=[{"request_put": {"key": k, "value": b"2"}}],
+    )
+
+
+CASES = [
+    ("floor: build TxnRequest (enum lookups, as bench/worker.py)", floor_req),
+    ("floor: build TxnRequest from dicts", floor_dicts),
     ("Compare.value(k) == v", lambda: Compare.value(k) == b"1"),
     ("Op.put(k, v)", lambda: Op.put(k, b"2")),
     (
         "Op.txn([cmp], [op]) incl. the two above",
         lambda: Op.txn([Compare.value(k) == b"1"], [Op.put(k, b"2")]),
     ),
-    ("check_txn_ops(req, 128)", lambda: check_txn_ops(req, 128)),
-    ("req.ByteSize()", lambda: req.ByteSize()),
-    ("txn_has_writes(req)", lambda: txn_has_writes(req)),
-    ("TxnResult.from_pb (1 put)", lambda: TxnResult.from_pb(txn_resp)),
-]:
-    print(f"{stime(fn):7.2f} us  {name}")
+]
+
+if hasattr(ops, "txn_fields"):  # this tree: what KV.txn does before the RPC
+    from aetcd.kv import _txn_request
+    from aetcd.types import _LAZY, _txn_view
+
+    class _Cfg:
+        max_txn_ops = 128
+        max_request_bytes = 1536 * 1024
+
+    def build_now():
+        fields, writes, levels = ops.txn_fields(
+            [Compare.value(k) == b"1"], [Op.put(k, b"2")], ()
+        )
+        return _txn_request(_Cfg, fields, levels), writes
+
+    CASES.append(("KV.txn request: compare + op + txn_fields + build + checks", build_now))
+    CASES.append(
+        ("TxnResult view (1 put) + .succeeded", lambda: _txn_view(txn_resp, _LAZY).succeeded)
+    )
+else:  # older tree: KV.txn built Op.txn, then walked it
+
+    def build_before():
+        req = Op.txn([Compare.value(k) == b"1"], [Op.put(k, b"2")]).request
+        ops.check_txn_ops(req, 128)
+        req.ByteSize()
+        return req, ops.txn_has_writes(req)
+
+    CASES.append(("KV.txn request: Op.txn + check_txn_ops + ByteSize + has_writes", build_before))
+    CASES.append(
+        ("TxnResult.from_pb (1 put) + .succeeded", lambda: TxnResult.from_pb(txn_resp).succeeded)
+    )
+CASES.append(
+    (
+        "TxnResult.from_pb (1 put) + .responses[0].header.revision",
+        lambda: TxnResult.from_pb(txn_resp).responses[0].header.revision,
+    )
+)
+
+if __name__ == "__main__":
+    for name, fn in CASES:
+        print(f"{stime(fn):7.2f} us  {name}")

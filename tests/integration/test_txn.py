@@ -184,3 +184,26 @@ async def test_request_too_large(etcd_server: object, etcd_prefix: str) -> None:
         with pytest.raises(aetcd.RequestTooLargeError) as info:
             await client.put(etcd_prefix + "big", big)
         assert info.value.message == "etcdserver: request is too large"
+
+
+async def test_max_txn_ops_counts_each_nested_path(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+    # etcd's rule: each level gets what its parents left of max_txn_ops (128);
+    # siblings do not add up, a path down the nesting does.
+    def gets(n: int, tag: str) -> list[Op]:
+        return [Op.get(f"{etcd_prefix}{tag}{i}") for i in range(n)]
+
+    def nest(a: int, b: int, c: int) -> Op:
+        return Op.txn([], [*gets(a, "a"), Op.txn([], [*gets(b, "b"), Op.txn([], gets(c, "c"))])])
+
+    deep_ok = nest(49, 48, 28)
+    assert (await etcd_client.txn([], [deep_ok])).succeeded  # 1 + (49 + 1) + (48 + 1) + 28 = 128
+    wide_ok = [Op.txn([], gets(28, f"w{j}")) for j in range(3)]
+    assert (await etcd_client.txn([], [*gets(97, "x"), *wide_ok])).succeeded  # 100 + 28 per path
+    deep_bad = nest(49, 48, 29)
+    with pytest.raises(aetcd.TooManyOpsError) as info:
+        await etcd_client.txn([], [deep_bad])
+    assert info.value.code is None  # raised before any I/O
+    compares = [Compare.version(f"{etcd_prefix}c{i}") == 0 for i in range(100)]
+    with pytest.raises(aetcd.TooManyOpsError):  # compares count at their level too
+        await etcd_client.txn(compares, [Op.txn(compares[:29])])
+    assert (await etcd_client.txn(compares, [Op.txn(compares[:28])])).succeeded
