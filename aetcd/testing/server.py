@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -590,6 +591,27 @@ class EtcdServer:
         self._require_running()
         self._signal(signal.SIGSTOP)
         self._paused = True
+        # SIGSTOP takes effect asynchronously: on a busy machine etcd's threads
+        # may still answer a request sent right after kill() returned. Return
+        # only once the kernel reports every thread stopped.
+        deadline = time.monotonic() + 2.0
+        while not self._all_threads_stopped() and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def _all_threads_stopped(self) -> bool:
+        pid = self.pid
+        if pid is None:
+            return True
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+            states = []
+            for tid in tasks:
+                with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                    stat = f.read()
+                states.append(stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3])
+        except OSError:
+            return True  # no /proc (or the process is gone): nothing to wait for
+        return all(state in (b"T", b"t", b"Z", b"X") for state in states)
 
     def resume(self) -> None:
         """Continue a paused etcd with SIGCONT."""
