@@ -154,6 +154,8 @@ class Watch:
     before them.
     """
 
+    _loop: asyncio.AbstractEventLoop  # set by start(), which comes before any wait
+
     def __init__(
         self,
         api: WatchAPI,
@@ -180,7 +182,6 @@ class Watch:
         #: everything up to this revision has been delivered
         self.revision = max(start_revision - 1, 0)
         self._stream: _WatchStream | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._created: asyncio.Future[None] | None = None
         # Undelivered responses, oldest first: batches of events as the server
         # sent them (protobuf, decoded only when delivered), and progress
@@ -269,7 +270,6 @@ class Watch:
                     if self._done or self._created is None:
                         await self._wait()
                         continue
-                    assert self._loop is not None
                     waiter = self._loop.create_future()
                     self._waiters.append(waiter)
                     try:
@@ -323,7 +323,6 @@ class Watch:
                 error, self._error = self._error, None
                 raise error
             raise StopAsyncIteration
-        assert self._loop is not None
         waiter = self._loop.create_future()
         self._waiters.append(waiter)
         try:
@@ -460,6 +459,13 @@ class _WatchStream:
     ``client.close()`` ends it). Watch ids are chosen here, a fresh one for
     every server-side incarnation of a watch, so late responses of an old
     incarnation can never be mistaken for a new one.
+
+    The task reads every response and appends it, still protobuf, to its
+    watch's buffer; a consumer's task is woken only if it is waiting (one
+    future per wait). That wake-up is the one cost a shared stream adds to a
+    bare ``async for response in call`` loop: a consumer cannot read the call
+    itself, because cancelling a task blocked in a grpc.aio read cancels the
+    whole call, and with it every watch on the stream.
     """
 
     def __init__(self, transport: Transport) -> None:
