@@ -338,6 +338,7 @@ class Watch:
             self._waiters.remove(waiter)
 
     def _wake(self) -> None:
+        """Wake every consumer waiting for the buffer (each takes what it finds)."""
         waiters = self._waiters
         for waiter in waiters:
             if not waiter.done():
@@ -403,12 +404,8 @@ class Watch:
         self.next_revision = last + 1
         self._buffer.append((response, events, last))
         buffered = self._buffered_events = self._buffered_events + len(events)
-        waiters = self._waiters
-        if waiters:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            waiters.clear()
+        if self._waiters:
+            self._wake()
         if buffered >= self._max_buffer:
             self._paused = True
             self.pauses += 1
