@@ -27,7 +27,7 @@ import itertools
 import logging
 import re
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -54,6 +54,10 @@ from .types import Event, ResponseHeader, WatchFilter, WatchResponse
 __all__ = ["Watch", "WatchAPI"]
 
 log = logging.getLogger("aetcd")
+
+#: A buffered batch: the response it came in (for its header), its events
+#: (protobuf), and the revision of the last one.
+_Batch = tuple[rpc_pb2.WatchResponse, Sequence[Any], int]
 
 #: Default number of undelivered events a watch may hold before it is paused.
 DEFAULT_MAX_BUFFER: Final = 10_000
@@ -150,6 +154,8 @@ class Watch:
     before them.
     """
 
+    _loop: asyncio.AbstractEventLoop  # set by start(), which comes before any wait
+
     def __init__(
         self,
         api: WatchAPI,
@@ -177,13 +183,17 @@ class Watch:
         self.revision = max(start_revision - 1, 0)
         self._stream: _WatchStream | None = None
         self._created: asyncio.Future[None] | None = None
-        # Undelivered batches: (header, protobuf events) or progress notifications.
-        self._buffer: collections.deque[WatchResponse | tuple[Any, list[Any]]] = (
-            collections.deque()
-        )
+        # Undelivered responses, oldest first: batches of events as the server
+        # sent them (protobuf, decoded only when delivered), and progress
+        # notifications.
+        self._buffer: collections.deque[_Batch | WatchResponse] = collections.deque()
         self._buffered_events = 0
-        self._events: collections.deque[Any] = collections.deque()
-        self._wakeup = asyncio.Event()
+        # The batch being delivered event by event, and the index of the next one.
+        self._batch: Sequence[Any] = ()
+        self._index = 0
+        # Futures of consumers waiting for the buffer to fill: created only when
+        # someone actually waits, so the stream task wakes nobody otherwise.
+        self._waiters: list[asyncio.Future[None]] = []
         self._error: BaseException | None = None
         self._done = False
         self._paused = False
@@ -209,7 +219,8 @@ class Watch:
         refused watch (e.g. :class:`aetcd.PermissionDeniedError`).
         """
         if self._created is None:
-            self._created = asyncio.get_running_loop().create_future()
+            self._loop = asyncio.get_running_loop()
+            self._created = self._loop.create_future()
             stream = self._api._watch_stream_for()
             self._stream = stream
             await stream.add(self)
@@ -248,57 +259,109 @@ class Watch:
         return self
 
     async def __anext__(self) -> Event:
-        events = self._events
-        while not events:
-            item = await self._next_item()
-            if isinstance(item, WatchResponse):
-                continue  # progress notification: revision already advanced
-            events.extend(item[1])
-        event = Event.from_pb(events.popleft())
+        # The hot path of every watch: kept in one frame (no helper coroutine per
+        # event or per batch), decoding each event only when it is delivered.
+        i = self._index
+        batch = self._batch
+        if i >= len(batch):
+            buffer = self._buffer
+            while True:
+                if not buffer:
+                    if self._done or self._created is None:
+                        await self._wait()
+                        continue
+                    waiter = self._loop.create_future()
+                    self._waiters.append(waiter)
+                    try:
+                        await waiter
+                    except BaseException:
+                        self._forget_waiter(waiter)
+                        raise
+                    continue
+                item = buffer.popleft()
+                if not isinstance(item, WatchResponse):
+                    _, batch, self.revision = item
+                    self._buffered_events -= len(batch)
+                    if self._paused:
+                        self._resume_if_drained()
+                    break
+                self._take_progress(item)
+            self._batch = batch
+            i = 0
+        self._index = i + 1
+        event = Event.from_pb(batch[i])
         return _strip(event, self._ns) if self._ns else event
 
     async def responses(self) -> AsyncIterator[WatchResponse]:
         """Yield whole responses (batches of events, and progress notifications)."""
-        if self._events:
+        if self._index < len(self._batch):
             raise RuntimeError("responses() cannot be mixed with iterating events")
+        buffer = self._buffer
         while True:
-            try:
-                item = await self._next_item()
-            except StopAsyncIteration:
-                return
+            while not buffer:
+                try:
+                    await self._wait()
+                except StopAsyncIteration:
+                    return
+            item = buffer.popleft()
             if isinstance(item, WatchResponse):
+                self._take_progress(item)
                 yield item
-            else:
-                header, events = item
-                converted = [Event.from_pb(e) for e in events]
-                if self._ns:
-                    converted = [_strip(e, self._ns) for e in converted]
-                yield WatchResponse(ResponseHeader.from_pb(header), converted)
+                continue
+            events = [Event.from_pb(e) for e in self._take(item)]
+            if self._ns:
+                events = [_strip(e, self._ns) for e in events]
+            yield WatchResponse(ResponseHeader.from_pb(item[0].header), events)
 
-    async def _next_item(self) -> WatchResponse | tuple[Any, list[Any]]:
+    async def _wait(self) -> None:
+        """Wait until something is buffered; raise how the watch ended once it has."""
         if self._created is None:
             await self.start()
-        buffer = self._buffer
-        while not buffer:
+            return
+        if self._done:
             if self._error is not None:
                 error, self._error = self._error, None
-                self._done = True
                 raise error
-            if self._done:
-                raise StopAsyncIteration
-            self._wakeup.clear()
-            await self._wakeup.wait()
-        item = buffer.popleft()
-        if isinstance(item, WatchResponse):
-            self.revision = max(self.revision, item.header.revision)
-        else:
-            events = item[1]
-            self._buffered_events -= len(events)
-            self.revision = events[-1].kv.mod_revision
-            if self._paused and self._buffered_events <= self._low_water and self._stream:
-                self._paused = False
-                self._stream.create(self)
-        return item
+            raise StopAsyncIteration
+        waiter = self._loop.create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            self._forget_waiter(waiter)
+            raise
+
+    def _forget_waiter(self, waiter: asyncio.Future[None]) -> None:
+        # A cancelled consumer leaves no future behind (a consumer that polls
+        # with timeouts on a quiet watch would otherwise grow the list).
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        """Wake every consumer waiting for the buffer (each takes what it finds)."""
+        waiters = self._waiters
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        waiters.clear()
+
+    def _take(self, batch: _Batch) -> Sequence[Any]:
+        """Account for a batch leaving the buffer (as ``__anext__`` does inline)."""
+        _, events, self.revision = batch
+        self._buffered_events -= len(events)
+        if self._paused:
+            self._resume_if_drained()
+        return events
+
+    def _resume_if_drained(self) -> None:
+        """Re-create a watch paused for a slow consumer once it has caught up."""
+        if self._buffered_events <= self._low_water and self._stream:
+            self._paused = False
+            self._stream.create(self)
+
+    def _take_progress(self, response: WatchResponse) -> None:
+        if response.header.revision > self.revision:
+            self.revision = response.header.revision
 
     # -- called by the stream ----------------------------------------------------
 
@@ -326,19 +389,24 @@ class Watch:
         if self._created is not None and not self._created.done():
             self._created.set_result(None)
 
-    def on_events(self, header: rpc_pb2.ResponseHeader, events: list[Any]) -> bool:
+    def on_events(self, response: rpc_pb2.WatchResponse, events: Sequence[Any]) -> bool:
         """Buffer a whole batch; returns False when the watch must be paused."""
+        first = events[0].kv.mod_revision
         floor = self.next_revision
-        if events[0].kv.mod_revision < floor:
+        if first < floor:
             # Defensive: never deliver anything before the resume point twice.
             events = [e for e in events if e.kv.mod_revision >= floor]
             if not events:
                 return True
-        self.next_revision = events[-1].kv.mod_revision + 1
-        self._buffer.append((header, events))
-        self._buffered_events += len(events)
-        self._wakeup.set()
-        if self._buffered_events >= self._max_buffer:
+            last = events[-1].kv.mod_revision
+        else:
+            last = events[-1].kv.mod_revision if len(events) > 1 else first
+        self.next_revision = last + 1
+        self._buffer.append((response, events, last))
+        buffered = self._buffered_events = self._buffered_events + len(events)
+        if self._waiters:
+            self._wake()
+        if buffered >= self._max_buffer:
             self._paused = True
             self.pauses += 1
             return False
@@ -349,7 +417,7 @@ class Watch:
         if rev >= self.next_revision:
             self.next_revision = rev + 1
         self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
-        self._wakeup.set()
+        self._wake()
 
     def on_broadcast_progress(self, header: rpc_pb2.ResponseHeader, trusted: bool) -> None:
         # etcd < 3.5.8 may send a requested progress notification before the
@@ -359,7 +427,7 @@ class Watch:
             self.next_revision = header.revision + 1
         if trusted:
             self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
-            self._wakeup.set()
+            self._wake()
 
     def fail(self, error: BaseException) -> None:
         """End the watch with *error*, raised after the buffered events."""
@@ -378,7 +446,7 @@ class Watch:
                 self._created.exception()  # retrieved: start() re-raises it
             else:
                 self._created.cancel()
-        self._wakeup.set()
+        self._wake()
 
 
 class _WatchStream:
@@ -388,12 +456,23 @@ class _WatchStream:
     ``client.close()`` ends it). Watch ids are chosen here, a fresh one for
     every server-side incarnation of a watch, so late responses of an old
     incarnation can never be mistaken for a new one.
+
+    The task reads every response and appends it, still protobuf, to its
+    watch's buffer; a consumer's task is woken only if it is waiting (one
+    future per wait). That wake-up is the one cost a shared stream adds to a
+    bare ``async for response in call`` loop: a consumer cannot read the call
+    itself, because cancelling a task blocked in a grpc.aio read cancels the
+    whole call, and with it every watch on the stream.
     """
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
         self._watches: weakref.WeakSet[Watch] = weakref.WeakSet()
-        self._by_id: weakref.WeakValueDictionary[int, Watch] = weakref.WeakValueDictionary()
+        # Watch id -> weak reference to its watch. A plain dict of references
+        # (each removes its own entry when its watch is collected) rather than
+        # a WeakValueDictionary, whose Python-level get() the hot path would pay
+        # for every response.
+        self._by_id: dict[int, weakref.ref[Watch]] = {}
         self._cancelling: set[int] = set()
         self._ids = itertools.count(1)
         self._queue: asyncio.Queue[rpc_pb2.WatchRequest] = asyncio.Queue()
@@ -426,7 +505,13 @@ class _WatchStream:
             return
         wid = next(self._ids)
         watch._generation = self._generation
-        self._by_id[wid] = watch
+        ids = self._by_id
+
+        def forget(ref: weakref.ref[Watch]) -> None:
+            if ids.get(wid) is ref:
+                del ids[wid]
+
+        ids[wid] = weakref.ref(watch, forget)
         self.send(watch.create_request(wid))
 
     def remove(self, watch: Watch) -> None:
@@ -434,11 +519,15 @@ class _WatchStream:
         self._cancel_id(watch.watch_id, watch)
 
     def _cancel_id(self, wid: int, watch: Watch | None) -> None:
-        if watch is not None and self._by_id.get(wid) is watch:
+        if watch is not None and self._watch_of(wid) is watch:
             del self._by_id[wid]
         if wid and self._connected and wid not in self._cancelling:
             self._cancelling.add(wid)
             self.send(rpc_pb2.WatchRequest(cancel_request=rpc_pb2.WatchCancelRequest(watch_id=wid)))
+
+    def _watch_of(self, wid: int) -> Watch | None:
+        ref = self._by_id.get(wid)
+        return None if ref is None else ref()
 
     def send(self, request: rpc_pb2.WatchRequest) -> None:
         if self._connected:
@@ -541,15 +630,16 @@ class _WatchStream:
         self._connected = True
         self._create_all()
         writer = asyncio.get_running_loop().create_task(self._write(call), name="aetcd-watch-send")
+        dispatch = self._dispatch
         try:
-            while True:
-                response = await call.read()
-                if response is grpc.aio.EOF:
-                    return
-                assert isinstance(response, rpc_pb2.WatchResponse)
-                self._dispatch(response)
-                if writer.done():
-                    writer.result()  # re-raise a write failure
+            # ``async for`` rather than ``read()``: grpc.aio's read() adds a
+            # state check and a coroutine frame to every message.
+            responses: Any = call.__aiter__()
+            async with contextlib.aclosing(responses):
+                async for response in responses:
+                    dispatch(response)
+                    if writer.done():
+                        writer.result()  # re-raise a write failure
         finally:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
@@ -588,6 +678,25 @@ class _WatchStream:
         return tuple(int(x) for x in match.groups()) >= (3, 5, 8)
 
     def _dispatch(self, r: rpc_pb2.WatchResponse) -> None:
+        # Events for a live watch, whole (not a fragment): the one case that
+        # happens per response under load, checked first and with as few
+        # protobuf field reads as possible. Everything else is _control().
+        ref = self._by_id.get(r.watch_id)
+        if ref is not None:
+            watch = ref()
+            if watch is not None and not watch._fragments:
+                events = r.events
+                if events and not (r.fragment or r.canceled or r.compact_revision):
+                    if not watch.on_events(r, events):
+                        # The consumer is behind: stop this watch on the server
+                        # until it catches up, then re-create it from its
+                        # resume point.
+                        self._cancel_id(r.watch_id, watch)
+                    return
+        self._control(r)
+
+    def _control(self, r: rpc_pb2.WatchResponse) -> None:
+        """Handle a response other than a plain batch of events."""
         wid = r.watch_id
         if wid == -1 and not r.created:
             trusted = bool(self._trust_requested_progress)
@@ -595,8 +704,9 @@ class _WatchStream:
                 if each._generation == self._generation and not each._paused:
                     each.on_broadcast_progress(r.header, trusted)
             return
-        watch = self._by_id.get(wid)
+        watch = self._watch_of(wid)
         if watch is None:
+            self._by_id.pop(wid, None)  # its watch was collected a moment ago
             if r.canceled:
                 self._cancelling.discard(wid)
             elif wid not in self._cancelling and not r.created:
@@ -637,7 +747,7 @@ class _WatchStream:
                 reason = r.cancel_reason or "etcdserver: watch canceled"
                 watch.fail(from_message(reason, WatchCanceledError))
             return
-        events: Any = r.events
+        events: Sequence[Any] = r.events
         if r.fragment:
             watch._fragments.extend(events)
             return
@@ -645,9 +755,7 @@ class _WatchStream:
             events = [*watch._fragments, *events]
             watch._fragments = []
         if events:
-            if not watch.on_events(r.header, list(events)):
-                # The consumer is behind: stop this watch on the server until it
-                # catches up, then re-create it from its resume point.
+            if not watch.on_events(r, events):
                 self._cancel_id(wid, watch)
         else:
             watch.on_progress(r.header)

@@ -9,6 +9,9 @@ Run from the repository root with ``.venv/bin/python -m bench.micro.NAME [ENDPOI
 ``decode``     ways to turn a 1,000-key RangeResponse into Python objects.
 ``hasleader``  in-process A/B of bare grpc.aio Put/Range with and without the
                ``hasleader`` metadata (``ENDPOINT put|get``; get reads bench/get/).
+``watch``      Python cost per watch event with the stream faked: the floor's
+               read loop, a reader-task-to-consumer hand-off alone, aetcd's
+               watch, and ``Event.from_pb`` (no endpoint; ``[N]`` events).
 
 Prototype a library change by copying ``aetcd/`` elsewhere, editing it and
 running with ``PYTHONPATH=/that/copy``.
