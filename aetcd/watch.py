@@ -592,6 +592,7 @@ class _WatchStream:
                     self._fail_all(exc)
                     return
                 log.info("aetcd: watch stream cannot open (%s); retrying", exc)
+                self._t.note_trouble()
             except Exception as exc:
                 if self.closed:
                     return  # failures while hanging up are expected
@@ -611,6 +612,7 @@ class _WatchStream:
                     self._fail_all(error)
                     return
                 log.info("aetcd: watch stream broke (%s); resuming every watch", error)
+                self._t.note_trouble()  # guard unary calls with hasleader for a while
             finally:
                 self._connected = False
             await asyncio.sleep(backoff)
