@@ -251,6 +251,7 @@ class Lease:
         "_current_ttl",
         "_deadline",
         "_gone",
+        "_holders",
         "_id",
         "_keeper",
         "_listener",
@@ -275,6 +276,7 @@ class Lease:
         self._gone = False  # the server said the lease no longer exists
         # Keep-alive bookkeeping, owned by the _KeepAlive manager.
         self._keeper: _KeepAlive | None = None
+        self._holders = 0  # client.lease() / client.keepalive() blocks keeping it alive
         self._seq = 0  # only the heap entry carrying the current seq is live
         self._next = -math.inf  # when the live heap entry is due
         self._confirmed = False  # a keep-alive was answered with TTL > 0
@@ -819,6 +821,7 @@ class _LeaseContext:
             raise RuntimeError("this client.lease() context is already entered")
         lease = await self._api.grant(self._ttl, id=self._id)
         self._api._keeper().add(lease)
+        lease._holders = 1
         self._lease = lease
         return lease
 
@@ -837,6 +840,58 @@ class _LeaseContext:
         if exc_type is None:
             raise error
         _log.warning("could not revoke lease %#x on exit (%s); it expires later", lease.id, error)
+
+
+class _KeepAliveContext:
+    """``async with client.keepalive(lease) as lease``: keep an existing lease alive, no revoke."""
+
+    __slots__ = ("_api", "_given", "_lease")
+
+    def __init__(self, api: LeaseAPI, lease: LeaseLike) -> None:
+        self._api = api
+        self._given = lease
+        self._lease: Lease | None = None
+
+    async def __aenter__(self) -> Lease:
+        if self._lease is not None:
+            raise RuntimeError("this client.keepalive() context is already entered")
+        api = self._api
+        given = self._given
+        lid = lease_id(given)
+        lease = self._kept(lid)
+        if lease is None:
+            sent = time.monotonic()
+            ttl = await api.keepalive_once(given)  # LeaseNotFoundError if it is gone
+            lease = self._kept(lid)  # another block may have added it meanwhile
+            if lease is None:
+                if isinstance(given, Lease) and given._api is api and not given._lost.is_set():
+                    lease = given
+                else:
+                    lease = Lease(api, lid, ttl, sent)
+                lease._current_ttl = ttl
+                api._keeper().add(lease, renewed_at=sent)
+        lease._holders += 1
+        self._lease = lease
+        return lease
+
+    def _kept(self, lid: int) -> Lease | None:
+        keeper = self._api._keepalive
+        lease = None if keeper is None else keeper.leases.get(lid)
+        return lease if lease is not None and lease.alive else None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        lease._holders -= 1
+        keeper = lease._keeper
+        if lease._holders <= 0 and keeper is not None:
+            keeper.remove(lease)
 
 
 async def _shielded_release(api: LeaseAPI, lease: Lease) -> EtcdError | None:
@@ -1090,3 +1145,26 @@ class LeaseAPI:
         the server did grant is left to expire after its TTL.
         """
         return _LeaseContext(self, _check_ttl(ttl), _check_id(id))
+
+    def keepalive(self, lease: LeaseLike) -> _KeepAliveContext:
+        """``async with client.keepalive(lease) as handle:`` keep an existing lease alive.
+
+        For a lease granted elsewhere: by another process, or by :meth:`grant`
+        (Go's ``KeepAlive(ctx, id)``). *lease* is a :class:`Lease` or a lease
+        id; a bad one raises here, before any I/O. Entering renews the lease
+        once (see :meth:`keepalive_once`: an expired or unknown lease raises
+        :class:`aetcd.LeaseNotFoundError`), then renews it on the client's
+        shared keep-alive stream, like ``client.lease()``. The handle is
+        *lease* itself when it is a live ``Lease`` of this client, else a new
+        one; ``handle.alive`` / ``await handle.lost()`` work as for
+        ``client.lease()``.
+
+        Exiting stops the renewals but does **not** revoke the lease (this
+        block did not grant it): it expires one TTL after its last renewal
+        unless someone renews or revokes it. If this client already keeps the
+        lease alive (another ``keepalive()`` or a ``client.lease()`` block), the
+        block shares that handle and renewals go on until the last such block
+        has exited (a ``client.lease()`` block still revokes when it exits).
+        """
+        lease_id(lease)
+        return _KeepAliveContext(self, lease)
