@@ -671,10 +671,14 @@ class _KeepAlive:
         ended the stream; raises AioRpcError if it failed.
         """
         outbox, inflight = self._outbox, self._inflight
+        monotonic = time.monotonic
         self._writing = True
         last: Lease | None = None
         try:
-            while outbox and time.monotonic() >= self._pair_after:
+            while outbox:
+                started = monotonic()
+                if started < self._pair_after:
+                    break  # stopped or paused meanwhile
                 lease = outbox.popleft()
                 if lease._keeper is not self:
                     continue  # removed while queued
@@ -688,13 +692,12 @@ class _KeepAlive:
                 self.sent += 1
                 self.paired += 1
                 last = lease
-                started = time.monotonic()
                 response = await io.exchange(lease, hint)
                 if response is None:
                     return False
-                if time.monotonic() - started > _SLOW_EXCHANGE:
+                if monotonic() - started > _SLOW_EXCHANGE:
                     _log.debug("lease keep-alive: slow reply; pairing paused")
-                    self._pair_after = time.monotonic() + _PAIRING_PAUSE
+                    self._pair_after = max(self._pair_after, monotonic() + _PAIRING_PAUSE)
                 self._answered(response)
             if self._held and last is not None:
                 # Requests are held back but nothing else will be written: flush.
