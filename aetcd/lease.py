@@ -242,7 +242,8 @@ class Lease:
     Pass a ``Lease`` wherever a lease id is accepted (``client.put(...,
     lease=lease)``). Leases from :meth:`LeaseAPI.grant` are not kept alive:
     they are lost at their deadline unless :meth:`refresh` extends it; those
-    from ``client.lease()`` are kept alive in the background.
+    from ``client.lease()`` and ``client.keepalive()`` are kept alive in the
+    background.
     """
 
     __slots__ = (
@@ -867,7 +868,7 @@ class _KeepAliveContext:
             ttl = await api.keepalive_once(given)  # LeaseNotFoundError if it is gone
             lease = self._kept(lid)  # another block may have added it meanwhile
             if lease is None:
-                if isinstance(given, Lease) and given._api is api and not given._lost.is_set():
+                if isinstance(given, Lease) and given._api is api and given.alive:
                     lease = given
                 else:
                     lease = Lease(api, lid, ttl, sent)
