@@ -1,12 +1,15 @@
 """The Lease facade: grant, revoke, refresh and inspect leases, and keep them alive.
 
 ``client.lease(ttl)`` grants a lease and keeps it alive in the background until
-the ``async with`` block exits, then revokes it. Every lease a client keeps
-alive shares **one** LeaseKeepAlive stream, run by a :class:`_KeepAlive`
+the ``async with`` block exits, then revokes it; ``client.keepalive(lease)``
+keeps alive a lease granted elsewhere, without revoking it. Every lease a client
+keeps alive shares **one** LeaseKeepAlive stream, run by a :class:`_KeepAlive`
 manager that mirrors Go's ``lessor`` (``client/v3/lease.go``):
 
-* each lease is sent a keep-alive every TTL/3, scheduled from its last reply
-  with a heap (not a scan of all leases per send);
+* each lease is sent a keep-alive at most TTL/3 after its last reply, at the
+  latest tick of a TTL/3 grid at or before that time (so never later, and
+  never more than once per TTL/3 in steady state). Leases of the same TTL thus
+  share their send times: one wake-up renews them all, back to back;
 * a lease is *lost* when the server answers TTL <= 0 (expired or revoked), or
   when no reply arrived within its TTL (deadline = last reply + TTL, checked
   about once a second like Go's ``deadlineLoop``);
@@ -17,20 +20,30 @@ manager that mirrors Go's ``lessor`` (``client/v3/lease.go``):
 
 A lost lease never comes back: ``lease.alive`` turns False, ``await
 lease.lost()`` returns and ``lease.lost_reason`` says why.
+
+Why the grid and the batch I/O (:class:`_StreamIO`): at a few hundred
+keep-alives a second the cost is not Python but wake-ups. Each grpc.aio stream
+message is a completion that wakes gRPC's poller thread and the event loop
+(~100-200 us of CPU on a small VM). Renewing leases in bursts, writing a
+burst's requests with gRPC's buffer hint and pairing each further request
+with the read of an earlier reply in one batch brings a keep-alive down to
+about one completion (see BENCHMARKS.md, "Lease keep-alives").
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import heapq
+import importlib
 import logging
 import math
 import random
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import grpc
 import grpc.aio
@@ -64,14 +77,131 @@ MAX_LEASE_TTL: Final = 9_000_000_000
 _RECONNECT_WAIT: Final = 0.5  # before reopening a broken stream (Go: retryConnWait)
 _DEADLINE_CHECK: Final = 1.0  # period of the deadline sweep (Go: deadlineLoop)
 _STARTUP_RETRY: Final = 0.2  # etcd < 3.5.3 may answer TTL 0 right after a grant (#13932)
-_COALESCE: Final = 0.05  # keep-alives due this close together go out in one wake-up
 _IDLE_LINGER: Final = 5.0  # keep the stream this long after the last lease leaves
+_KICK_OFF: Final = 64  # requests the sender writes before the receiver takes over a burst
+_LOW_WATER: Final = 16  # flush held requests when fewer answers than this are on the way
+_MAX_HELD: Final = 256  # ... or when this many requests are held back
+_SLOW_EXCHANGE: Final = 0.5  # an exchange waiting this long: stop pairing for a while
+_PAIRING_PAUSE: Final = 60.0  # ... this long
 _BACKOFF: Final = 0.025  # between keepalive_once retries (as for unary reads)
 _HANG_UP_GRACE: Final = 1.0  # for the server to end a half-closed stream cleanly
 
 StreamCall: TypeAlias = grpc.aio.StreamStreamCall[
     rpc_pb2.LeaseKeepAliveRequest, rpc_pb2.LeaseKeepAliveResponse
 ]
+
+
+def _next_tick(now: float, period: float) -> float:
+    """The tick of the *period* grid in ``(now, now + period]``: the latest at or before
+    ``now + period``.
+
+    Renewing there is never later than *period* after *now*, and every lease
+    with the same period lands on the same ticks (the floats are identical).
+    """
+    tick = math.floor((now + period) / period) * period
+    if tick <= now:  # rounding at a tick
+        return now + period
+    return min(tick, now + period)
+
+
+def _load_cygrpc() -> Any:
+    """grpc's Cython layer if it has the batch operations :class:`_StreamIO` uses, else None.
+
+    They are grpc internals (``grpc._cython.cygrpc``), stable for years but not
+    public API: everything is checked here, and anything missing means the
+    public ``call.write()`` / ``call.read()`` path.
+    """
+    try:
+        cy = importlib.import_module("grpc._cython.cygrpc")
+        cy.SendMessageOperation(b"", cy.WriteFlag.buffer_hint)
+        cy.ReceiveMessageOperation(0)
+        if not (callable(cy.execute_batch) and issubclass(cy.ExecuteBatchError, Exception)):
+            return None
+    except Exception:
+        return None
+    return cy
+
+
+_cygrpc: Any = _load_cygrpc()
+_HINT: Final[int] = int(_cygrpc.WriteFlag.buffer_hint) if _cygrpc is not None else 0
+
+
+class _StreamIO:
+    """Message I/O on one LeaseKeepAlive stream, with gRPC batches when available.
+
+    Through grpc.aio's public API every message is one completion (a wake-up of
+    gRPC's poller thread and of the event loop). When :func:`_load_cygrpc`
+    found grpc's batch operations, this class uses them on the call's Cython
+    object: :meth:`send` with ``hint=True`` lets gRPC hold the message until a
+    later unhinted one (so a burst is written in few syscalls), and
+    :meth:`exchange` sends a request and reads the next reply in **one**
+    completion. Only one send and one read may be pending on a call; the
+    caller (:class:`_KeepAlive`) keeps to that.
+
+    The first reply is read through ``call.read()`` (it also waits for the
+    stream to be established), and every failure is turned into the call's
+    own status through ``call.read()``, so errors look the same either way.
+    """
+
+    __slots__ = ("_loop", "_raw", "_started", "call")
+
+    def __init__(self, call: StreamCall) -> None:
+        self.call = call
+        self._raw: Any = getattr(call, "_cython_call", None) if _cygrpc is not None else None
+        self._loop = asyncio.get_running_loop()
+        self._started = False  # the first reply was read
+
+    @property
+    def ready(self) -> bool:
+        """True once hints and :meth:`exchange` may be used (batches, after the first reply)."""
+        return self._started and self._raw is not None
+
+    async def send(self, lease: Lease, hint: bool) -> bool:
+        """Write *lease*'s keep-alive request; False if the stream is broken."""
+        try:
+            if self._raw is None or not self._started:
+                await self.call.write(lease._request)
+                return True
+            op = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
+            await _cygrpc.execute_batch(self._raw, (op,), self._loop)
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            return False
+        except Exception as exc:
+            if _cygrpc is not None and isinstance(exc, _cygrpc.ExecuteBatchError):
+                return False
+            raise
+        return True
+
+    async def recv(self) -> rpc_pb2.LeaseKeepAliveResponse | None:
+        """The next reply; None when the server ended the stream; AioRpcError on failure."""
+        if self._raw is None or not self._started:
+            response = await self.call.read()
+            if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+                return None
+            self._started = True
+            return response
+        op = _cygrpc.ReceiveMessageOperation(0)
+        return await self._batch((op,), op)
+
+    async def exchange(self, lease: Lease, hint: bool) -> rpc_pb2.LeaseKeepAliveResponse | None:
+        """Write *lease*'s request and read the next reply, in one completion."""
+        send = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
+        op = _cygrpc.ReceiveMessageOperation(0)
+        return await self._batch((send, op), op)
+
+    async def _batch(self, ops: tuple[Any, ...], op: Any) -> rpc_pb2.LeaseKeepAliveResponse | None:
+        try:
+            await _cygrpc.execute_batch(self._raw, ops, self._loop)
+            data = op.message()
+        except _cygrpc.ExecuteBatchError:
+            data = None
+        if data is None:
+            # The stream ended: read its status the public way (raises AioRpcError).
+            response = await self.call.read()
+            if isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+                return response  # not expected, but a reply is a reply
+            return None
+        return rpc_pb2.LeaseKeepAliveResponse.FromString(data)
 
 
 def _check_ttl(ttl: object) -> int:
@@ -112,7 +242,8 @@ class Lease:
     Pass a ``Lease`` wherever a lease id is accepted (``client.put(...,
     lease=lease)``). Leases from :meth:`LeaseAPI.grant` are not kept alive:
     they are lost at their deadline unless :meth:`refresh` extends it; those
-    from ``client.lease()`` are kept alive in the background.
+    from ``client.lease()`` and ``client.keepalive()`` are kept alive in the
+    background.
     """
 
     __slots__ = (
@@ -121,9 +252,13 @@ class Lease:
         "_current_ttl",
         "_deadline",
         "_gone",
+        "_holders",
         "_id",
         "_keeper",
+        "_listener",
         "_lost",
+        "_next",
+        "_payload",
         "_reason",
         "_request",
         "_retried",
@@ -142,10 +277,15 @@ class Lease:
         self._gone = False  # the server said the lease no longer exists
         # Keep-alive bookkeeping, owned by the _KeepAlive manager.
         self._keeper: _KeepAlive | None = None
+        self._holders = 0  # client.lease() / client.keepalive() blocks keeping it alive
         self._seq = 0  # only the heap entry carrying the current seq is live
+        self._next = -math.inf  # when the live heap entry is due
         self._confirmed = False  # a keep-alive was answered with TTL > 0
         self._retried = False  # the one startup retry on TTL 0 was used
         self._request = rpc_pb2.LeaseKeepAliveRequest(ID=id)
+        self._payload = self._request.SerializeToString()
+        # Called with the new TTL on every renewal (the CLI prints them).
+        self._listener: Callable[[int], None] | None = None
 
     def __repr__(self) -> str:
         state = "alive" if self.alive else "lost"
@@ -214,6 +354,8 @@ class Lease:
     def _renewed(self, at: float, ttl: int) -> None:
         self._current_ttl = ttl
         self._deadline = max(self._deadline, at + ttl)
+        if self._listener is not None:
+            self._listener(ttl)
 
     def _check_deadline(self) -> None:
         if not self._lost.is_set() and time.monotonic() >= self._deadline:
@@ -242,15 +384,23 @@ class Lease:
 class _KeepAlive:
     """The one LeaseKeepAlive stream of a client, shared by all its kept-alive leases.
 
-    Created by the first ``client.lease()`` and closed by ``client.close()``
-    (registered in ``Transport.closers``). It owns one background task, started
-    when a lease is added and ended when none has been left for a few seconds or
-    when the client closes; inside it a TaskGroup runs the stream (sender and
-    receiver) and the deadline sweep. A broken stream is reopened after 0.5 s;
-    failures reopening cannot fix (permission denied, a failed
-    re-authentication, a closed client) mark every current lease lost. An
-    unexpected exception marks every lease lost (``lost_reason.__cause__`` is
+    Created by the first ``client.lease()`` / ``client.keepalive()`` and closed by
+    ``client.close()`` (registered in ``Transport.closers``). It owns one
+    background task, started when a lease is added and ended when none has been
+    left for a few seconds or when the client closes; inside it a TaskGroup runs
+    the stream (sender and receiver) and the deadline sweep. A broken stream is
+    reopened after 0.5 s; failures reopening cannot fix (permission denied, a
+    failed re-authentication, a closed client) mark every current lease lost.
+    An unexpected exception marks every lease lost (``lost_reason.__cause__`` is
     the exception), is logged on the ``aetcd`` logger, and ends the task.
+
+    **A burst of due leases** goes into the outbox. With gRPC batches
+    (:class:`_StreamIO`) the sender writes the first :data:`_KICK_OFF` of them
+    (hinted, the last one flushing) and the receiver, as their replies come in,
+    sends each further request in one batch with the read of an earlier reply
+    ("pairing"). Pairing relies on etcd answering every request, in order,
+    promptly; a reply out of order (a grpc-proxy) stops it for the stream and a
+    slow exchange for a minute, and the sender then writes the rest itself.
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -267,16 +417,31 @@ class _KeepAlive:
         self._established = False  # the current stream has had an answer
         self._stopping = False  # the current stream is being hung up on purpose
         self._closed = False
+        # Per stream: leases due and not yet written, ids written and not yet
+        # answered (oldest first), how many of the newest of those gRPC may
+        # still hold back (hinted), whether the sender or the receiver is
+        # writing, and from when the receiver may pair writes with reads.
+        self._outbox: collections.deque[Lease] = collections.deque()
+        self._inflight: collections.deque[int] = collections.deque()
+        self._held = 0
+        self._writing = False
+        self._pair_after = math.inf
         #: Keep-alive streams opened so far (a test hook, and a reconnect counter).
         self.streams_opened = 0
-        #: Keep-alive requests sent and replies received so far.
+        #: Keep-alive requests sent, replies received, and requests sent paired
+        #: with a read, so far.
         self.sent = 0
         self.received = 0
+        self.paired = 0
 
     # -- membership ------------------------------------------------------------------
 
-    def add(self, lease: Lease) -> None:
-        """Keep *lease* alive from now on (a first keep-alive goes out at once)."""
+    def add(self, lease: Lease, *, renewed_at: float | None = None) -> None:
+        """Keep *lease* alive from now on.
+
+        A first keep-alive goes out at once, unless *renewed_at* says when the
+        lease was last renewed: then on its TTL/3 grid after that.
+        """
         if self._closed:
             raise ClientClosedError("the client is closed; create a new aetcd.Client")
         old = self.leases.get(lease.id)
@@ -286,7 +451,11 @@ class _KeepAlive:
         self.leases[lease.id] = lease
         self._busy.set()
         self._empty.clear()
-        self._push(lease, time.monotonic())
+        if renewed_at is None:
+            self._push(lease, time.monotonic())
+        else:
+            lease._confirmed = True
+            self._push(lease, _next_tick(renewed_at, lease._current_ttl / 3))
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="aetcd lease keep-alive")
 
@@ -299,9 +468,11 @@ class _KeepAlive:
                 self._empty.set()
         if lease._keeper is self:
             lease._keeper = None
+        lease._seq += 1  # its heap entries are stale now
 
     def _push(self, lease: Lease, when: float) -> None:
         lease._seq += 1
+        lease._next = when
         heapq.heappush(self._heap, (when, lease._seq, lease.id))
         if when < self._sleep_until:
             self._wake.set()
@@ -444,16 +615,23 @@ class _KeepAlive:
         self._call = call
         self._established = False
         self.streams_opened += 1
+        io = _StreamIO(call)
+        self._outbox.clear()
+        self._inflight.clear()
+        self._held = 0
+        self._writing = False
+        self._pair_after = -math.inf
         try:
             # A new stream: every lease is due now (Go resends on reconnect too).
             now = time.monotonic()
             for lease in self.leases.values():
                 lease._seq += 1
+                lease._next = now
             self._heap[:] = [(now, x._seq, x.id) for x in self.leases.values()]
             heapq.heapify(self._heap)
             async with asyncio.TaskGroup() as tg:
-                sender = tg.create_task(self._send_loop(call))
-                error = await self._receive_loop(call)
+                sender = tg.create_task(self._send_loop(io))
+                error = await self._receive_loop(io)
                 sender.cancel()
             return error
         finally:
@@ -461,19 +639,92 @@ class _KeepAlive:
                 self._call = None
             call.cancel()
 
-    async def _receive_loop(self, call: StreamCall) -> EtcdError:
+    # -- receiving -------------------------------------------------------------------
+
+    async def _receive_loop(self, io: _StreamIO) -> EtcdError:
         while True:
             try:
-                response = await call.read()
+                if (
+                    self._outbox
+                    and not self._writing
+                    and io.ready
+                    and time.monotonic() >= self._pair_after
+                ):
+                    if await self._pair(io):
+                        continue
+                    response = None  # the server ended the stream
+                else:
+                    response = await io.recv()
             except grpc.aio.AioRpcError as exc:
                 error = from_grpc(exc)
                 error.__cause__ = exc
                 return error
-            if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+            if response is None:
                 return ConnectionFailedError("the server ended the keep-alive stream")
-            self.received += 1
-            self._established = True
-            self._on_reply(response.ID, response.TTL)
+            self._answered(response)
+
+    async def _pair(self, io: _StreamIO) -> bool:
+        """Write the outbox, each request in one batch with the read of an earlier reply.
+
+        A request is hinted (gRPC may hold it back) while more than
+        :data:`_LOW_WATER` flushed requests are still unanswered, so the read
+        it is paired with never waits for a held one. False if the server
+        ended the stream; raises AioRpcError if it failed.
+        """
+        outbox, inflight = self._outbox, self._inflight
+        monotonic = time.monotonic
+        self._writing = True
+        last: Lease | None = None
+        try:
+            while outbox:
+                started = monotonic()
+                if started < self._pair_after:
+                    break  # stopped or paused meanwhile
+                lease = outbox.popleft()
+                if lease._keeper is not self:
+                    continue  # removed while queued
+                hint = (
+                    bool(outbox)
+                    and len(inflight) - self._held > _LOW_WATER
+                    and self._held < _MAX_HELD
+                )
+                self._held = self._held + 1 if hint else 0
+                inflight.append(lease.id)
+                self.sent += 1
+                self.paired += 1
+                last = lease
+                response = await io.exchange(lease, hint)
+                if response is None:
+                    return False
+                if monotonic() - started > _SLOW_EXCHANGE:
+                    _log.debug("lease keep-alive: slow reply; pairing paused")
+                    self._pair_after = max(self._pair_after, monotonic() + _PAIRING_PAUSE)
+                self._answered(response)
+            if self._held and last is not None:
+                # Requests are held back but nothing else will be written: flush.
+                self._held = 0
+                inflight.append(last.id)
+                self.sent += 1
+                await io.send(last, False)  # a failure shows in the next read
+            return True
+        finally:
+            self._writing = False
+            if outbox:
+                self._wake.set()  # pairing stopped: the sender writes the rest
+
+    def _answered(self, response: rpc_pb2.LeaseKeepAliveResponse) -> None:
+        self.received += 1
+        self._established = True
+        inflight = self._inflight
+        if inflight and inflight.popleft() != response.ID:
+            # Not etcd's one reply per request in order (a grpc-proxy answers
+            # whenever its own lessor does): never wait on a reply to write.
+            if self._pair_after != math.inf:
+                _log.debug("lease keep-alive: replies out of order; pairing stopped")
+            self._pair_after = math.inf
+        if self._held > len(inflight):
+            self._held = len(inflight)  # gRPC did not hold them back after all
+        self._on_reply(response.ID, response.TTL)
 
     def _on_reply(self, lid: int, ttl: int) -> None:
         lease = self.leases.get(lid)
@@ -496,40 +747,66 @@ class _KeepAlive:
             return
         lease._confirmed = True
         lease._renewed(now, ttl)
-        self._push(lease, now + ttl / 3)
+        when = _next_tick(now, ttl / 3)
+        if when != lease._next:  # usually the tick the send already scheduled
+            self._push(lease, when)
 
-    async def _send_loop(self, call: StreamCall) -> None:
+    # -- sending ---------------------------------------------------------------------
+
+    async def _send_loop(self, io: _StreamIO) -> None:
         heap = self._heap
         leases = self.leases
+        outbox = self._outbox
         while True:
             now = time.monotonic()
-            horizon = now + _COALESCE
-            due: list[Lease] = []
-            while heap and heap[0][0] <= horizon:
+            while heap and heap[0][0] <= now:
                 _, seq, lid = heapq.heappop(heap)
                 lease = leases.get(lid)
                 if lease is not None and lease._seq == seq:
-                    due.append(lease)
-            for lease in due:
-                if lease._keeper is not self:
-                    continue  # removed while we were writing
-                # Send again in TTL/3 if no reply comes; a reply reschedules.
-                self._push(lease, now + lease._current_ttl / 3)
-                try:
-                    await call.write(lease._request)
-                except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                    return  # the stream broke; the receiver reports why
-                self.sent += 1
+                    # Send again a TTL/3 tick later if no reply reschedules it.
+                    self._push(lease, _next_tick(now, lease._current_ttl / 3))
+                    outbox.append(lease)
             self._wake.clear()
+            if outbox and not self._writing and not await self._write(io):
+                return  # the stream broke; the receiver reports why
             self._sleep_until = heap[0][0] if heap else math.inf
             delay = self._sleep_until - time.monotonic()
-            if delay > 0:
+            if delay > 0 and not self._wake.is_set():
                 try:
                     async with asyncio.timeout(None if math.isinf(delay) else delay):
                         await self._wake.wait()
                 except TimeoutError:
                     pass
             self._sleep_until = -math.inf
+
+    async def _write(self, io: _StreamIO) -> bool:
+        """Write the outbox, or with pairing its first :data:`_KICK_OFF` requests.
+
+        Leaves the rest to the receiver only when replies are on the way (it
+        pairs on each of them); otherwise writes on. False if the stream broke.
+        """
+        outbox, inflight = self._outbox, self._inflight
+        self._writing = True
+        try:
+            while outbox:
+                pairing = io.ready and time.monotonic() >= self._pair_after
+                if pairing and len(inflight) > self._held:
+                    return True  # replies are on the way: the receiver pairs the rest
+                count = min(len(outbox), _KICK_OFF) if pairing else len(outbox)
+                batch = [outbox.popleft() for _ in range(count)]
+                for i, lease in enumerate(batch):
+                    last = i == count - 1
+                    if lease._keeper is not self and not last:
+                        continue  # removed while queued (the last one still flushes)
+                    hint = io.ready and not last
+                    self._held = self._held + 1 if hint else 0
+                    inflight.append(lease.id)
+                    self.sent += 1
+                    if not await io.send(lease, hint):
+                        return False
+            return True
+        finally:
+            self._writing = False
 
 
 class _LeaseContext:
@@ -548,6 +825,7 @@ class _LeaseContext:
             raise RuntimeError("this client.lease() context is already entered")
         lease = await self._api.grant(self._ttl, id=self._id)
         self._api._keeper().add(lease)
+        lease._holders = 1
         self._lease = lease
         return lease
 
@@ -566,6 +844,58 @@ class _LeaseContext:
         if exc_type is None:
             raise error
         _log.warning("could not revoke lease %#x on exit (%s); it expires later", lease.id, error)
+
+
+class _KeepAliveContext:
+    """``async with client.keepalive(lease) as lease``: keep an existing lease alive, no revoke."""
+
+    __slots__ = ("_api", "_given", "_lease")
+
+    def __init__(self, api: LeaseAPI, lease: LeaseLike) -> None:
+        self._api = api
+        self._given = lease
+        self._lease: Lease | None = None
+
+    async def __aenter__(self) -> Lease:
+        if self._lease is not None:
+            raise RuntimeError("this client.keepalive() context is already entered")
+        api = self._api
+        given = self._given
+        lid = lease_id(given)
+        lease = self._kept(lid)
+        if lease is None:
+            sent = time.monotonic()
+            ttl = await api.keepalive_once(given)  # LeaseNotFoundError if it is gone
+            lease = self._kept(lid)  # another block may have added it meanwhile
+            if lease is None:
+                if isinstance(given, Lease) and given._api is api and given.alive:
+                    lease = given
+                else:
+                    lease = Lease(api, lid, ttl, sent)
+                lease._current_ttl = ttl
+                api._keeper().add(lease, renewed_at=sent)
+        lease._holders += 1
+        self._lease = lease
+        return lease
+
+    def _kept(self, lid: int) -> Lease | None:
+        keeper = self._api._keepalive
+        lease = None if keeper is None else keeper.leases.get(lid)
+        return lease if lease is not None and lease.alive else None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        lease, self._lease = self._lease, None
+        if lease is None:
+            return
+        lease._holders -= 1
+        keeper = lease._keeper
+        if lease._holders <= 0 and keeper is not None:
+            keeper.remove(lease)
 
 
 async def _shielded_release(api: LeaseAPI, lease: Lease) -> EtcdError | None:
@@ -819,3 +1149,26 @@ class LeaseAPI:
         the server did grant is left to expire after its TTL.
         """
         return _LeaseContext(self, _check_ttl(ttl), _check_id(id))
+
+    def keepalive(self, lease: LeaseLike) -> _KeepAliveContext:
+        """``async with client.keepalive(lease) as handle:`` keep an existing lease alive.
+
+        For a lease granted elsewhere: by another process, or by :meth:`grant`
+        (Go's ``KeepAlive(ctx, id)``). *lease* is a :class:`Lease` or a lease
+        id; a bad one raises here, before any I/O. Entering renews the lease
+        once (see :meth:`keepalive_once`: an expired or unknown lease raises
+        :class:`aetcd.LeaseNotFoundError`), then renews it on the client's
+        shared keep-alive stream, like ``client.lease()``. The handle is
+        *lease* itself when it is a live ``Lease`` of this client, else a new
+        one; ``handle.alive`` / ``await handle.lost()`` work as for
+        ``client.lease()``.
+
+        Exiting stops the renewals but does **not** revoke the lease (this
+        block did not grant it): it expires one TTL after its last renewal
+        unless someone renews or revokes it. If this client already keeps the
+        lease alive (another ``keepalive()`` or a ``client.lease()`` block), the
+        block shares that handle and renewals go on until the last such block
+        has exited (a ``client.lease()`` block still revokes when it exits).
+        """
+        lease_id(lease)
+        return _KeepAliveContext(self, lease)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -83,25 +84,51 @@ async def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 async def cmd_keepalive(ctx: Context, args: argparse.Namespace) -> int:
     no_table(ctx.out, "lease keep-alive")
     out = ctx.out
-    while True:
-        try:
-            ttl = await ctx.client.keepalive_once(args.id)
-        except LeaseNotFoundError:
-            raise CommandError(f"lease {args.id:016x} expired or revoked") from None
-        except EtcdError as exc:
-            if not exc.retryable or args.once:
-                raise
-            print(f"keep-alive failed, retrying: {exc.message}", file=sys.stderr, flush=True)
-            await asyncio.sleep(1.0)
-            continue
+
+    def show(ttl: int) -> None:
         if out.json:
             out.dump({"ID": args.id, "TTL": ttl})
         else:
             out.line(f"lease {args.id:016x} keepalived with TTL({ttl})")
         out.flush()
-        if args.once:
-            return EXIT_OK
-        await asyncio.sleep(max(ttl / 3, 0.5))
+
+    if args.once:
+        try:
+            show(await ctx.client.keepalive_once(args.id))
+        except LeaseNotFoundError:
+            raise CommandError(f"lease {args.id:016x} expired or revoked") from None
+        return EXIT_OK
+    async with contextlib.AsyncExitStack() as stack:
+        while True:
+            try:
+                lease = await stack.enter_async_context(ctx.client.keepalive(args.id))
+                break
+            except LeaseNotFoundError:
+                raise CommandError(f"lease {args.id:016x} expired or revoked") from None
+            except EtcdError as exc:
+                if not exc.retryable:
+                    raise
+                print(f"keep-alive failed, retrying: {exc.message}", file=sys.stderr, flush=True)
+                await asyncio.sleep(1.0)
+        # Print every renewal of the client's keep-alive stream until the lease is lost.
+        renewals: asyncio.Queue[int] = asyncio.Queue()
+        lease._listener = renewals.put_nowait
+        show(lease.ttl)  # entering renewed it once
+        lost = asyncio.ensure_future(lease.lost())
+        try:
+            while not lost.done():
+                renewal = asyncio.ensure_future(renewals.get())
+                await asyncio.wait([renewal, lost], return_when=asyncio.FIRST_COMPLETED)
+                if renewal.done():
+                    show(renewal.result())
+                else:
+                    renewal.cancel()
+        finally:
+            lost.cancel()
+            lease._listener = None
+    if lease._gone:
+        raise CommandError(f"lease {args.id:016x} expired or revoked")
+    raise CommandError(str(lease.lost_reason))
 
 
 def register(commands: Commands, sub: argparse._SubParsersAction[Any]) -> None:

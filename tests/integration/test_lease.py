@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import math
 import secrets
+import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -18,6 +22,7 @@ import pytest
 
 import aetcd
 from aetcd import lease as lease_module
+from aetcd.testing import find_etcd_binary
 from aetcd.testing.pytest_plugin import EtcdServerFactory
 
 
@@ -111,7 +116,9 @@ async def test_keys_vanish_when_lease_expires(etcd_client: aetcd.Client, etcd_pr
     lease = await etcd_client.grant(2)
     assert lease.ttl == 2
     await etcd_client.put(etcd_prefix + "k", "v", lease=lease)
-    await lease.lost()  # not kept alive: the client's estimate runs out TTL after the grant was sent
+    await (
+        lease.lost()
+    )  # not kept alive: the client's estimate runs out TTL after the grant was sent
     # The estimate starts when the grant request was sent (never later), so it
     # cannot run out before 2 s after `start`; the sweep runs once a second.
     assert 2.0 - 0.05 <= time.monotonic() - start < 2.0 + 1.0 + 1.0
@@ -161,6 +168,8 @@ LOCAL_CASES: list[tuple[str, Callable[[aetcd.Client], Awaitable[object]], type[E
     ("bad timeout", lambda c: c.grant(5, timeout=0), aetcd.InvalidArgumentError),
     ("negative lease revoke", lambda c: c.revoke(-1), aetcd.InvalidArgumentError),
     ("bool lease keepalive", lambda c: c.keepalive_once(True), TypeError),
+    ("bool lease keepalive block", lambda c: c.keepalive(True), TypeError),  # type: ignore[arg-type]
+    ("negative lease keepalive block", lambda c: c.keepalive(-3), aetcd.InvalidArgumentError),
     ("str lease ttl", lambda c: c.time_to_live("1"), TypeError),  # type: ignore[arg-type]
     ("non-bool keys", lambda c: c.time_to_live(1, keys=1), TypeError),  # type: ignore[arg-type]
 ]
@@ -366,3 +375,214 @@ async def test_lease_lost_when_server_down_longer_than_ttl(
             assert not lease.alive
             assert "no successful keep-alive" in str(lease.lost_reason)
         # The revoke on exit failed (server down) but the lease was lost already: no error.
+
+
+# -- the keep-alive schedule (shared TTL/3 grid, batched writes) ---------------------------
+
+
+def record_renewals(leases: list[aetcd.Lease]) -> dict[int, list[float]]:
+    """Reply times per lease from now on (through the handle's private renewal hook)."""
+    times: dict[int, list[float]] = {}
+    for lease in leases:
+        seen = times.setdefault(lease.id, [time.monotonic()])
+        lease._listener = lambda ttl, seen=seen: seen.append(time.monotonic())
+    return times
+
+
+def max_gap(times: list[float]) -> float:
+    return max(b - a for a, b in itertools.pairwise([*times, time.monotonic()]))
+
+
+async def test_leases_of_one_ttl_are_renewed_together(etcd_client: aetcd.Client) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        leases = await asyncio.gather(
+            *(stack.enter_async_context(etcd_client.lease(ttl=3)) for _ in range(40))
+        )
+        ka = keeper(etcd_client)
+        await asyncio.sleep(2.5)  # past the first round: every lease is on the 1 s grid
+        times = record_renewals(leases)
+        sent = ka.sent
+        await asyncio.sleep(3.0)
+        assert all(lease.alive for lease in leases)
+        # Each lease is renewed at least once per TTL/3 (1 s) after its last reply
+        # (generous slack for a loaded machine), and not more often than that:
+        # no storm of early renewals.
+        assert max(max_gap(t) for t in times.values()) < 1.0 + 0.8
+        assert ka.sent - sent <= 40 * (3 + 1)
+        # They share their send times: a handful of ticks, all on the grid.
+        ticks = {lease._next for lease in leases}
+        assert len(ticks) <= 3, sorted(ticks)
+        assert all(abs(t - round(t)) < 1e-6 for t in ticks)
+
+
+async def test_short_ttl_renewed_in_time_next_to_long_ones(etcd_client: aetcd.Client) -> None:
+    async with (
+        etcd_client.lease(ttl=2) as short,
+        etcd_client.lease(ttl=60) as long,
+        etcd_client.lease(ttl=3600) as hour,
+    ):
+        times = record_renewals([short, long, hour])
+        await asyncio.sleep(4.5)
+        assert short.alive and long.alive and hour.alive
+        assert len(times[short.id]) >= 4  # about every 2/3 s
+        assert max_gap(times[short.id]) < 2 / 3 + 0.8  # well before its 2 s TTL
+        # The long ones are not dragged along: at most their first reply and one
+        # early renewal onto their own grid.
+        assert len(times[long.id]) <= 3 and len(times[hour.id]) <= 3
+        assert (await etcd_client.time_to_live(short)).ttl >= 1
+
+
+async def test_bursts_are_written_in_batches(etcd_client: aetcd.Client) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        leases = await asyncio.gather(
+            *(stack.enter_async_context(etcd_client.lease(ttl=3)) for _ in range(300))
+        )
+        ka = keeper(etcd_client)
+        await asyncio.sleep(2.5)
+        assert all(lease.alive for lease in leases)
+        assert ka.streams_opened == 1
+        # Past the first 64 of a burst, requests go out paired with reads.
+        assert ka.paired > 0 and ka._pair_after == -math.inf
+        assert ka.received >= 600
+
+
+async def test_public_grpc_path_still_works(
+    etcd_client: aetcd.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What runs when grpc's internals are not there: call.write() / call.read().
+    monkeypatch.setattr(lease_module, "_cygrpc", None)
+    async with contextlib.AsyncExitStack() as stack:
+        leases = await asyncio.gather(
+            *(stack.enter_async_context(etcd_client.lease(ttl=2)) for _ in range(100))
+        )
+        ka = keeper(etcd_client)
+        await asyncio.sleep(3)
+        assert all(lease.alive for lease in leases)
+        assert ka.paired == 0 and ka.received >= 300
+
+
+async def test_many_leases_survive_a_restart(etcd_server_factory: EtcdServerFactory) -> None:
+    server = await etcd_server_factory()
+    async with aetcd.Client(server.endpoint) as client, contextlib.AsyncExitStack() as stack:
+        leases = await asyncio.gather(
+            *(stack.enter_async_context(client.lease(ttl=6)) for _ in range(200))
+        )
+        await asyncio.sleep(2.5)
+        killed = time.monotonic()
+        server.kill()
+        await server.restart()
+        await asyncio.sleep(max(0.0, killed + 6.5 - time.monotonic()))
+        assert all(lease.alive for lease in leases)
+        assert keeper(client).streams_opened >= 2
+        ttls = [(await client.time_to_live(lease)).ttl for lease in leases[:20]]
+        assert min(ttls) > 0
+
+
+@pytest.fixture
+async def grpc_proxy(etcd_server: Any, tmp_path: Any) -> AsyncIterator[str]:
+    """etcd's own grpc-proxy in front of the session server; yields its endpoint."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    proc = await asyncio.create_subprocess_exec(
+        find_etcd_binary(),
+        "grpc-proxy",
+        "start",
+        f"--endpoints={etcd_server.endpoint}",
+        f"--listen-addr=127.0.0.1:{port}",
+        f"--data-dir={tmp_path / 'proxy'}",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"127.0.0.1:{port}"
+        async with aetcd.Client(endpoint, timeout=10.0) as client:
+            await client.get("t/proxy-ready")  # waits for the proxy to listen
+        yield endpoint
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+async def test_leases_survive_a_grpc_proxy(grpc_proxy: str) -> None:
+    # The proxy answers keep-alives when its own lessor hears back, in any order:
+    # pairing writes with reads must stop, and the sender writes on its own.
+    async with aetcd.Client(grpc_proxy) as client, contextlib.AsyncExitStack() as stack:
+        leases = await asyncio.gather(
+            *(stack.enter_async_context(client.lease(ttl=3)) for _ in range(100))
+        )
+        times = record_renewals(leases)
+        await asyncio.sleep(6)
+        assert all(lease.alive for lease in leases)
+        assert keeper(client)._pair_after == math.inf
+        assert max(max_gap(t) for t in times.values()) < 3 - 0.5
+
+
+# -- keeping alive a lease granted elsewhere -------------------------------------------
+
+
+async def test_keepalive_by_id_renews_and_does_not_revoke(
+    etcd_server: Any, etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    async with aetcd.Client(etcd_server.endpoint) as other:
+        granted = await other.grant(2)
+        await other.put(etcd_prefix + "k", "v", lease=granted)
+    async with etcd_client.keepalive(granted.id) as lease:
+        assert isinstance(lease, aetcd.Lease) and lease is not granted
+        assert lease.id == granted.id and lease.ttl == 2 and lease.alive
+        assert lease.id in keeper(etcd_client).leases
+        await asyncio.sleep(4)  # two TTLs
+        assert lease.alive and (await etcd_client.get(etcd_prefix + "k")).kvs
+    assert lease.id not in keeper(etcd_client).leases
+    # Not revoked: still there, with the rest of its last TTL, until it expires.
+    assert (await etcd_client.time_to_live(lease)).ttl >= 0
+    assert lease.alive
+    async with asyncio.timeout(2 + 1.5):
+        await lease.lost()
+    assert "no successful keep-alive" in str(lease.lost_reason)
+
+
+async def test_keepalive_of_a_granted_handle_and_sharing(etcd_client: aetcd.Client) -> None:
+    granted = await etcd_client.grant(2)
+    async with etcd_client.keepalive(granted) as lease:
+        assert lease is granted
+        async with etcd_client.keepalive(granted.id) as again:
+            assert again is granted  # one handle per lease and client
+        await asyncio.sleep(3)
+        assert granted.alive and granted.id in keeper(etcd_client).leases  # still renewed
+    assert granted.id not in keeper(etcd_client).leases
+    await etcd_client.revoke(granted)
+
+    async with etcd_client.lease(ttl=2) as owned:
+        async with etcd_client.keepalive(owned.id) as shared:
+            assert shared is owned
+        await asyncio.sleep(2.5)
+        assert owned.alive  # leaving the inner block did not stop its keep-alives
+    assert not owned.alive and "revoked" in str(owned.lost_reason)
+
+
+async def test_keepalive_of_an_unknown_lease(etcd_client: aetcd.Client) -> None:
+    unknown = 0x7FFE_0000_0000 + secrets.randbelow(2**32)
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        async with etcd_client.keepalive(unknown):
+            pytest.fail("entered")
+    revoked = await etcd_client.grant(5)
+    await etcd_client.revoke(revoked)
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        async with etcd_client.keepalive(revoked):
+            pytest.fail("entered")
+    keeper_now = etcd_client._keepalive
+    assert keeper_now is None or unknown not in keeper_now.leases
+
+
+async def test_keepalive_notices_a_revoke_elsewhere(
+    etcd_server: Any, etcd_client: aetcd.Client
+) -> None:
+    granted = await etcd_client.grant(3)
+    async with etcd_client.keepalive(granted.id) as lease:
+        async with aetcd.Client(etcd_server.endpoint) as other:
+            await other.revoke(granted.id)
+        async with asyncio.timeout(3 / 3 + 0.7):
+            await lease.lost()
+        assert "TTL 0" in str(lease.lost_reason)
