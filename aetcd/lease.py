@@ -593,6 +593,7 @@ class _KeepAlive:
                         continue
             if not self._stopping:
                 _log.info("lease keep-alive stream broke (%s); reopening", error)
+                self._t.note_trouble()  # guard unary calls with hasleader for a while
             await asyncio.sleep(_RECONNECT_WAIT)
 
     def _halt(self, error: EtcdError) -> None:
@@ -824,7 +825,10 @@ class _LeaseContext:
         if self._lease is not None:
             raise RuntimeError("this client.lease() context is already entered")
         lease = await self._api.grant(self._ttl, id=self._id)
-        self._api._keeper().add(lease)
+        # Just granted with its full TTL: the first keep-alive is due on the
+        # TTL/3 grid, not at once (one stream message less per short-lived
+        # session, and no keep-alive racing its own grant: etcd#13932).
+        self._api._keeper().add(lease, renewed_at=lease._deadline - lease._current_ttl)
         lease._holders = 1
         self._lease = lease
         return lease

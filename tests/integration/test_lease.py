@@ -235,7 +235,8 @@ async def test_leases_share_one_stream(etcd_client: aetcd.Client) -> None:
             await asyncio.sleep(0.3)
             assert c.alive
         assert ka.streams_opened == 1
-        assert ka.received >= 4 and a.alive and b.alive
+        # a and b were each renewed by now (first keep-alive within TTL/3 of the grant).
+        assert ka.received >= 2 and a.alive and b.alive
         assert c.id not in ka.leases and not c.alive
     assert ka.leases == {}
 
