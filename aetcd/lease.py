@@ -158,43 +158,54 @@ class _StreamIO:
 
     async def send(self, lease: Lease, hint: bool) -> bool:
         """Write *lease*'s keep-alive request; False if the stream is broken."""
+        if self.ready:
+            try:
+                op = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
+                return await self._execute((op,))
+            except (TypeError, AttributeError) as exc:
+                self._give_up(exc)
         try:
-            if self._raw is None or not self._started:
-                await self.call.write(lease._request)
-                return True
-            op = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
-            await _cygrpc.execute_batch(self._raw, (op,), self._loop)
+            await self.call.write(lease._request)
         except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
             return False
-        except Exception as exc:
-            if _cygrpc is not None and isinstance(exc, _cygrpc.ExecuteBatchError):
-                return False
-            raise
         return True
 
     async def recv(self) -> rpc_pb2.LeaseKeepAliveResponse | None:
         """The next reply; None when the server ended the stream; AioRpcError on failure."""
-        if self._raw is None or not self._started:
-            response = await self.call.read()
-            if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
-                return None
-            self._started = True
-            return response
-        op = _cygrpc.ReceiveMessageOperation(0)
-        return await self._batch((op,), op)
+        if self.ready:
+            try:
+                op = _cygrpc.ReceiveMessageOperation(0)
+                return await self._reply(await self._execute((op,)), op)
+            except (TypeError, AttributeError) as exc:
+                self._give_up(exc)
+        response = await self.call.read()
+        if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+            return None
+        self._started = True
+        return response
 
     async def exchange(self, lease: Lease, hint: bool) -> rpc_pb2.LeaseKeepAliveResponse | None:
-        """Write *lease*'s request and read the next reply, in one completion."""
-        send = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
-        op = _cygrpc.ReceiveMessageOperation(0)
-        return await self._batch((send, op), op)
+        """Write *lease*'s request and read the next reply, in one completion if :attr:`ready`."""
+        if self.ready:
+            try:
+                send = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
+                op = _cygrpc.ReceiveMessageOperation(0)
+                return await self._reply(await self._execute((send, op)), op)
+            except (TypeError, AttributeError) as exc:
+                self._give_up(exc)
+        await self.send(lease, False)  # a failure shows in the read
+        return await self.recv()
 
-    async def _batch(self, ops: tuple[Any, ...], op: Any) -> rpc_pb2.LeaseKeepAliveResponse | None:
+    async def _execute(self, ops: tuple[Any, ...]) -> bool:
+        """Run *ops* as one batch; False if it failed (the call has ended)."""
         try:
             await _cygrpc.execute_batch(self._raw, ops, self._loop)
-            data = op.message()
         except _cygrpc.ExecuteBatchError:
-            data = None
+            return False
+        return True
+
+    async def _reply(self, ok: bool, op: Any) -> rpc_pb2.LeaseKeepAliveResponse | None:
+        data = op.message() if ok else None
         if data is None:
             # The stream ended: read its status the public way (raises AioRpcError).
             response = await self.call.read()
@@ -202,6 +213,13 @@ class _StreamIO:
                 return response  # not expected, but a reply is a reply
             return None
         return rpc_pb2.LeaseKeepAliveResponse.FromString(data)
+
+    def _give_up(self, exc: Exception) -> None:
+        """grpc's internals do not behave as :func:`_load_cygrpc` found: public API from now on."""
+        global _cygrpc
+        _log.warning("lease keep-alive: grpc batch operations failed (%r); not using them", exc)
+        _cygrpc = None
+        self._raw = None
 
 
 def _check_ttl(ttl: object) -> int:

@@ -462,6 +462,34 @@ async def test_public_grpc_path_still_works(
         assert ka.paired == 0 and ka.received >= 300
 
 
+async def test_unusable_grpc_internals_fall_back_to_the_public_api(
+    etcd_client: aetcd.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = lease_module._cygrpc
+    assert real is not None
+
+    class Changed:
+        """grpc's Cython layer after an upgrade that changed execute_batch."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        async def execute_batch(self, *args: Any) -> None:
+            raise TypeError("execute_batch() takes exactly 4 arguments (3 given)")
+
+    monkeypatch.setattr(lease_module, "_cygrpc", Changed())
+    with caplog.at_level(logging.WARNING, logger="aetcd"):
+        async with contextlib.AsyncExitStack() as stack:
+            leases = await asyncio.gather(
+                *(stack.enter_async_context(etcd_client.lease(ttl=2)) for _ in range(100))
+            )
+            await asyncio.sleep(3)
+            assert all(lease.alive for lease in leases)
+            assert keeper(etcd_client).streams_opened == 1  # no stream was lost over it
+    assert lease_module._cygrpc is None  # given up on for the process
+    assert "grpc batch operations failed" in caplog.text
+
+
 async def test_many_leases_survive_a_restart(etcd_server_factory: EtcdServerFactory) -> None:
     server = await etcd_server_factory()
     async with aetcd.Client(server.endpoint) as client, contextlib.AsyncExitStack() as stack:
