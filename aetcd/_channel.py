@@ -113,9 +113,8 @@ _NEEDS_LEADER: Final = frozenset(
     }
 )
 _HASLEADER: Final = ("hasleader", "true")
-_GUARD_AFTER_TROUBLE: Final = (
-    30.0  # s of hasleader on unary calls after trouble (require_leader=None)
-)
+# Seconds unary calls carry hasleader after trouble (require_leader=None).
+_GUARD_AFTER_TROUBLE: Final = 30.0
 
 
 class State(enum.Enum):
@@ -586,7 +585,7 @@ class Transport:
         :class:`aetcd.OutcomeUnknownError`. (A plain function returning the
         call's awaitable: one coroutine less per call on the hot path.)
         """
-        t = self.config.timeout if timeout is None else to_timeout(timeout)
+        t = self.deadline(timeout)
         if self.state is not State.OPENED or self.forked:
             return self._open_and_call(method, request, t, write)
         return self._call(method, request, t, write=write, refresh=True)

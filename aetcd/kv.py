@@ -6,7 +6,7 @@ before any I/O) and hands it to :meth:`KV.do`, like Go's ``KV.Do``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 from ._channel import State, Transport
@@ -62,17 +62,19 @@ class KV:
     _read_batcher: Coalescer | None = None
     _write_batcher: Coalescer | None = None
 
-    async def _range(self, req: Any, timeout: float | None) -> Any:
+    # The coalescers' one-request paths: plain functions returning the call's
+    # awaitable (Transport.unary), so no coroutine of their own.
+    def _range(self, req: Any, timeout: float | None) -> Awaitable[Any]:
         t = self._t
-        return await t.unary(t.kv.Range, req, timeout, write=False)
+        return t.unary(t.kv.Range, req, timeout, write=False)
 
-    async def _put(self, req: Any, timeout: float | None) -> Any:
+    def _put(self, req: Any, timeout: float | None) -> Awaitable[Any]:
         t = self._t
-        return await t.unary(t.kv.Put, req, timeout, write=True)
+        return t.unary(t.kv.Put, req, timeout, write=True)
 
-    async def _delete(self, req: Any, timeout: float | None) -> Any:
+    def _delete(self, req: Any, timeout: float | None) -> Awaitable[Any]:
         t = self._t
-        return await t.unary(t.kv.DeleteRange, req, timeout, write=True)
+        return t.unary(t.kv.DeleteRange, req, timeout, write=True)
 
     async def do(self, op: Op, *, timeout: float | None = None) -> OpResult:
         """Run one :class:`Op` and return its typed result.
