@@ -5,6 +5,8 @@ Start with :class:`Client`; results are the frozen dataclasses of
 :class:`Op` and :class:`Compare` values of :mod:`aetcd.ops`.
 """
 
+# First: gRPC core's client I/O path is chosen when grpc is imported.
+from . import _grpc_tuning  # noqa: F401
 from .client import Client
 from .config import TLS
 from .errors import (

@@ -122,7 +122,7 @@ class Bench:
     # -- implementations ------------------------------------------------------------
 
     def python_for(self, impl: str) -> tuple[str, dict[str, str] | None]:
-        if impl in ("floor", "aetcd", "aetcd-nc", "aetcd-cw", "go"):
+        if impl in ("floor", "floor-t", "aetcd", "aetcd-nc", "aetcd-cw", "go"):
             return sys.executable, None
         return str(peers.python_of(impl)), peers.peer_env(impl)
 
@@ -474,7 +474,7 @@ def run_bench(bench: Bench, args: argparse.Namespace, endpoint: str) -> int:
                 [sys.executable, "-m", "pip", "install", "--quiet", "py-spy"], check=False
             )
         return spymod.profile_workloads(bench, args.profile.split(","))
-    impls = ["floor", "aetcd"]
+    impls = ["floor", "floor-t", "aetcd"]
     if args.impls:
         impls = args.impls.split(",")
     else:
@@ -510,9 +510,9 @@ def run_bench(bench: Bench, args: argparse.Namespace, endpoint: str) -> int:
         bench.populate(workload)
         these = list(impls)
         if not args.impls and WORKLOADS[workload][0] in ("get", "range"):
-            these.insert(2, "aetcd-nc")  # reads: also without coalescing
+            these.insert(3, "aetcd-nc")  # reads: also without coalescing
         if not args.impls and WORKLOADS[workload][0] == "put":
-            these.insert(2, "aetcd-cw")  # writes: also with (opt-in) write coalescing
+            these.insert(3, "aetcd-cw")  # writes: also with (opt-in) write coalescing
         runs[workload] = {impl: [] for impl in these}
         for rep in range(args.reps):
             order = these[rep % len(these) :] + these[: rep % len(these)]

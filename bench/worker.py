@@ -11,6 +11,10 @@ Implementations:
                 with ``ClientConfig.channel_options()`` and the same call
                 options aetcd uses (deadline, ``wait_for_ready=True``): the
                 least a Python grpc.aio client can do.
+``floor-t``     the floor with the gRPC core setting aetcd makes when it is
+                imported before ``grpc`` (``aetcd/_grpc_tuning.py``: gRPC's
+                ``event_engine_client`` experiment off): how much of aetcd's
+                lead over ``floor`` is that setting.
 ``aetcd``       this repository's client.
 ``etcd3``       python-etcd3 (synchronous; one thread per operation in flight).
 ``aetcd-peer``  martyanov's ``aetcd`` from PyPI.
@@ -267,6 +271,19 @@ class Floor:
 
 
 # --------------------------------------------------------------------------- aetcd
+
+
+class FloorTuned(Floor):
+    """The floor after ``import aetcd`` has chosen gRPC core's client I/O path."""
+
+    name = "floor-t"
+
+    async def open(self, endpoint: str) -> None:
+        import aetcd._grpc_tuning
+
+        if not aetcd._grpc_tuning.applied:
+            raise RuntimeError(f"gRPC setting not applied: {aetcd._grpc_tuning.reason}")
+        await super().open(endpoint)
 
 
 class Aetcd:
@@ -611,7 +628,17 @@ class Etcd3:
 
 IMPLS: dict[str, type] = {
     c.name: c
-    for c in (Floor, Aetcd, AetcdSingle, AetcdBatchedWrites, AetcdPeer, Etcd3aio, Etcetra, Etcd3)  # type: ignore[attr-defined]
+    for c in (  # type: ignore[attr-defined]
+        Floor,
+        FloorTuned,
+        Aetcd,
+        AetcdSingle,
+        AetcdBatchedWrites,
+        AetcdPeer,
+        Etcd3aio,
+        Etcetra,
+        Etcd3,
+    )
 }
 
 

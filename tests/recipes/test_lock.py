@@ -153,6 +153,34 @@ async def test_release_is_fenced_and_idempotent(etcd_client: aetcd.Client, etcd_
     assert (await etcd_client.get(key)).count == 0
 
 
+async def test_release_of_a_private_session_is_one_revoke(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    # The private lease is revoked, which deletes the key in the same revision.
+    lock = etcd_client.lock(etcd_prefix + "p")
+    await lock.acquire()
+    key, lease_id = lock.key, int(lock.key.rsplit(b"/", 1)[1], 16)
+    before = (await etcd_client.get(key)).header.revision
+    await lock.release()
+    after = await etcd_client.get(key)
+    assert after.count == 0 and after.header.revision == before + 1
+    with pytest.raises(aetcd.LeaseNotFoundError):
+        await etcd_client.time_to_live(lease_id)
+
+
+async def test_release_on_a_shared_session_keeps_the_lease(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    async with etcd_client.session(ttl=10) as session:
+        lock = Lock(session, etcd_prefix + "k")
+        await lock.acquire()
+        key = lock.key
+        await lock.release()
+        assert (await etcd_client.get(key)).count == 0
+        assert (await etcd_client.time_to_live(session.lease_id)).ttl > 0
+        assert session.alive
+
+
 async def test_lock_loss_is_visible(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
     async with etcd_client.session(ttl=5) as session:
         lock = Lock(session, etcd_prefix + "lost")
