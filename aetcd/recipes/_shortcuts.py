@@ -34,8 +34,9 @@ class RecipesAPI:
     ) -> Lock:
         """A :class:`aetcd.recipes.Lock`: ``async with client.lock("name", timeout=5):``.
 
-        Without *session* the lock has a private session with *ttl* (its own
-        lease); entering raises :class:`aetcd.LockTimeoutError` after *timeout*.
+        Without *session* the lock has a private session with *ttl* (a lease
+        of its own while held, reused by the client's next private lock once
+        released); entering raises :class:`aetcd.LockTimeoutError` after *timeout*.
         """
         return Lock(session if session is not None else self._self(), name, ttl=ttl,
                     timeout=timeout)

@@ -104,8 +104,9 @@ class RWMutex:
     readers that came after it (writers do not starve). Each waiter watches
     just the newest key it must outlive.
 
-    ``RWMutex(client, name, ttl=10)`` gives each holder a private session (its
-    own lease, revoked on release); ``RWMutex(session, name)`` puts every
+    ``RWMutex(client, name, ttl=10)`` gives each holder a private session (a
+    lease of its own while it holds, kept idle for reuse after release);
+    ``RWMutex(session, name)`` puts every
     holder's key on the shared session. Unlike :class:`~aetcd.recipes.Lock`,
     two holders on one session still exclude each other: each has its own key.
     One ``RWMutex`` object may hand out many holders, from any task::

@@ -31,8 +31,9 @@ DEFAULT_ELECTION_TTL = 10
 class Election:
     """One participant's handle on the election *name*.
 
-    ``Election(client, name, ttl=10)`` campaigns with a private session (lease
-    granted at :meth:`campaign`, revoked at :meth:`resign`);
+    ``Election(client, name, ttl=10)`` campaigns with a private session (a
+    lease of its own from :meth:`campaign` to :meth:`resign`, then kept idle
+    for the client's next private lock or election);
     ``Election(session, name)`` uses a shared one. :meth:`leader` and
     :meth:`observe` need no session.
     """

@@ -55,8 +55,10 @@ def _owner_op(prefix: bytes) -> Op:
 class Lock:
     """A distributed mutex named *name*.
 
-    ``Lock(client, name, ttl=10)`` uses a private session (its own lease,
-    granted on acquire and revoked on release); ``Lock(session, name)`` uses a
+    ``Lock(client, name, ttl=10)`` uses a private session (a lease of its own
+    while it holds or waits: taken from the client's idle private sessions or
+    granted on acquire, and kept for reuse once its key is deleted on release;
+    see :class:`~aetcd.recipes.session.SessionOwner`); ``Lock(session, name)`` uses a
     shared one (as in Go, two locks of one session do not exclude each other).
 
     Use ``async with client.lock(name, timeout=5) as lock:`` (raises
@@ -192,7 +194,9 @@ class Lock:
     async def release(self) -> None:
         """Release the lock: delete its key if it is still ours (shielded from cancellation).
 
-        Safe to call when not held. A private session is closed (its lease revoked).
+        Safe to call when not held. A private session is kept for the client's
+        next private lock or election (closed, its lease revoked, if the delete
+        failed).
         """
         key, revision = self._key, self._revision
         self._key = None
@@ -242,6 +246,6 @@ class Lock:
             raise LeaseLostError(f"the session of lock {self.name!r} was lost while waiting")
 
     async def _abandon(self, key: bytes | None, revision: int) -> None:
-        """Delete *key* if it still has *revision*; close a private session."""
+        """Delete *key* if it still has *revision*; keep or close a private session."""
         guard = Compare.create_revision(key) == revision if key is not None and revision else None
         await self._owner.abandon(key, guard)

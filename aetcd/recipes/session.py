@@ -7,6 +7,7 @@ or when the session is closed (the lease is revoked).
 
 from __future__ import annotations
 
+import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
@@ -18,7 +19,7 @@ from ._util import idempotent_cleanup, shielded
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["DEFAULT_SESSION_TTL", "Session", "SessionOwner"]
+__all__ = ["DEFAULT_SESSION_TTL", "MAX_IDLE_SESSIONS", "Session", "SessionOwner"]
 
 #: Go's ``concurrency`` default session TTL, in seconds.
 DEFAULT_SESSION_TTL = 60
@@ -97,12 +98,43 @@ class Session:
         await self.lease.lost()
 
 
+#: Idle private sessions kept per client and TTL for the next private lock or election.
+MAX_IDLE_SESSIONS = 8
+
+_idle: weakref.WeakKeyDictionary[Client, dict[int, list[Session]]] = weakref.WeakKeyDictionary()
+
+
+def _take_idle(client: Client, ttl: int) -> Session | None:
+    """An idle private session of *client* with *ttl* whose lease is still alive."""
+    stack = _idle.get(client, {}).get(ttl)
+    while stack:
+        session = stack.pop()
+        if session.alive:
+            return session
+    return None
+
+
+def _keep_idle(session: Session) -> bool:
+    """Keep *session* for reuse; False when the client already keeps enough."""
+    stack = _idle.setdefault(session.client, {}).setdefault(session.ttl, [])
+    if len(stack) >= MAX_IDLE_SESSIONS or not session.alive:
+        return False
+    stack.append(session)
+    return True
+
+
 class SessionOwner:
     """The session a recipe writes its keys with: shared (given by the user) or private.
 
-    A private session is opened on first use (again if the last one was lost)
-    and closed, revoking its lease, by :meth:`abandon`; a shared one is never
-    closed here. Lock, election and Go's contrib recipes all use this.
+    A private session belongs to one recipe object while it holds a key. It is
+    taken from the client's idle private sessions of the same TTL, or opened
+    (a lease granted); when the recipe lets go, :meth:`abandon` deletes the key
+    and keeps the session, lease alive and holding no keys, for the next
+    private lock or election of the client (at most :data:`MAX_IDLE_SESSIONS`
+    per TTL; idle leases expire after their TTL once the client is closed).
+    A cycle of ``async with client.lock(name):`` is then two round trips, not
+    a grant, a txn, a delete and a revoke. A shared session is never closed
+    here. Lock, election and Go's contrib recipes all use this.
     """
 
     def __init__(self, client_or_session: Client | Session, ttl: int) -> None:
@@ -121,30 +153,40 @@ class SessionOwner:
         return self.session is not None and self.session.alive
 
     async def open(self) -> Session:
-        """The session to write with (opening a private one if needed)."""
+        """The session to write with (a private one: idle, or opened now)."""
         if self.shared is not None:
             self.session = self.shared
         elif self.session is None or not self.session.alive:
-            self.session = await Session(self.client, ttl=self.ttl).open()
+            self.session = _take_idle(self.client, self.ttl) or await Session(
+                self.client, ttl=self.ttl
+            ).open()
         return self.session
 
     async def abandon(self, key: bytes | None, guard: Compare | None) -> None:
-        """Delete *key* if *guard* holds (a shared session), or close a private one.
+        """Delete *key* if *guard* holds; keep or close a private session.
 
-        Closing a private session revokes its lease, which deletes every key
-        written with it (*key* included) in the same step: one round trip
-        instead of a delete and a revoke. Shielded from cancellation and
-        bounded by the client's timeout, so a cancelled waiter still removes its
-        key.
+        *guard* is None when the key may exist but its create revision is not
+        known (the write's outcome is unknown): a private session is then
+        closed, its lease revoked, which deletes whatever it wrote. A private
+        session whose key is deleted is kept for reuse; one whose delete
+        failed is closed. Shielded from cancellation and bounded by the
+        client's timeout, so a cancelled waiter still removes its key.
         """
         timeout = self.client.settings.timeout
+        session = self.session
+        if self.shared is None:
+            self.session = None
+            if session is None:
+                return
+        deleted = key is None
         try:
-            if self.shared is not None and key is not None and guard is not None:
+            if key is not None and guard is not None:
                 ops = [Op.delete(key)]
                 await idempotent_cleanup(
                     lambda: self.client.txn(compare=[guard], success=ops), timeout
                 )
+                deleted = True
         finally:
-            if self.shared is None and self.session is not None:
-                session, self.session = self.session, None
-                await shielded(session.close(), timeout)
+            if self.shared is None and session is not None:
+                if not (deleted and _keep_idle(session)):
+                    await shielded(session.close(), timeout)

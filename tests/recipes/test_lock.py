@@ -153,19 +153,34 @@ async def test_release_is_fenced_and_idempotent(etcd_client: aetcd.Client, etcd_
     assert (await etcd_client.get(key)).count == 0
 
 
-async def test_release_of_a_private_session_is_one_revoke(
+async def test_private_sessions_are_reused_never_shared(
     etcd_client: aetcd.Client, etcd_prefix: str
 ) -> None:
-    # The private lease is revoked, which deletes the key in the same revision.
-    lock = etcd_client.lock(etcd_prefix + "p")
-    await lock.acquire()
-    key, lease_id = lock.key, int(lock.key.rsplit(b"/", 1)[1], 16)
-    before = (await etcd_client.get(key)).header.revision
-    await lock.release()
-    after = await etcd_client.get(key)
-    assert after.count == 0 and after.header.revision == before + 1
-    with pytest.raises(aetcd.LeaseNotFoundError):
-        await etcd_client.time_to_live(lease_id)
+    name = etcd_prefix + "p"
+    first = etcd_client.lock(name)
+    await first.acquire()
+    lease_of = lambda lock: int(lock.key.rsplit(b"/", 1)[1], 16)  # noqa: E731
+    lease_id = lease_of(first)
+    # A second private lock held at the same time has a lease of its own.
+    other = etcd_client.lock(etcd_prefix + "q")
+    await other.acquire()
+    other_id = lease_of(other)
+    assert other_id != lease_id
+    key = first.key
+    await first.release()
+    assert (await etcd_client.get(key)).count == 0
+    # The released lease holds no keys and stays alive for the next private lock.
+    info = await etcd_client.time_to_live(lease_id, keys=True)
+    assert info.ttl > 0 and info.keys == []
+    async with etcd_client.lock(name) as again:
+        assert lease_of(again) == lease_id
+        assert again.revision > 0
+    await other.release()
+    # A lease revoked while idle is not reused.
+    await etcd_client.revoke(lease_id)
+    async with asyncio.timeout(10):
+        async with etcd_client.lock(name) as fresh:
+            assert lease_of(fresh) != lease_id
 
 
 async def test_release_on_a_shared_session_keeps_the_lease(
