@@ -16,7 +16,7 @@ import logging
 import time
 
 import pytest
-from conftest import Figures, WatchLog
+from fault_helpers import Figures, WatchLog
 
 import aetcd
 from aetcd.testing import EtcdCluster

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import (
+from fault_helpers import (
     Figures,
     Load,
     WatchLog,

@@ -11,7 +11,7 @@ import contextlib
 import time
 
 import pytest
-from conftest import Figures, Load, WatchLog, check_writes, live_tasks, open_fds
+from fault_helpers import Figures, Load, WatchLog, check_writes, live_tasks, open_fds
 
 import aetcd
 from aetcd.testing import EtcdCluster, FaultProxy

@@ -8,7 +8,7 @@ import logging
 import time
 
 import pytest
-from conftest import Figures, Load, WatchLog, check_writes, hash_check
+from fault_helpers import Figures, Load, WatchLog, check_writes, hash_check
 
 import aetcd
 from aetcd.testing import EtcdCluster

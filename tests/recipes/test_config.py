@@ -10,7 +10,7 @@ import random
 from typing import Any
 
 import pytest
-from conftest import Proxy
+from recipe_helpers import Proxy
 
 import aetcd
 from aetcd import EventType

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Proxy, python_child
+from recipe_helpers import Proxy, python_child
 
 import aetcd
 from aetcd.recipes.discovery import (

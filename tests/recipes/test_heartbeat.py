@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from conftest import python_child
+from recipe_helpers import python_child
 
 import aetcd
 from aetcd.recipes.heartbeat import Heartbeat, is_alive

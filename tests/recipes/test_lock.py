@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 import pytest
-from conftest import etcdctl, python_child
+from recipe_helpers import etcdctl, python_child
 
 import aetcd
 from aetcd import Op
