@@ -276,8 +276,13 @@ class Transport:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Create the channels and stubs (once), and authenticate if configured."""
+    async def open(self, *, dial: bool = True) -> None:
+        """Create the channels and stubs (once), and authenticate if configured.
+
+        With ``connect_timeout`` configured (and *dial*), the opening call then
+        waits up to that long for a first connection (ConnectionFailedError);
+        the client stays open either way.
+        """
         self._check_usable()
         if self._is_open():
             return
@@ -289,6 +294,7 @@ class Transport:
                 return
             if self.config.tls is not None:
                 self._credentials = self.config.tls.credentials()  # reads the files once
+            dial_timeout = self.config.connect_timeout if dial else None
             # Channels connect on the first call (which connects every member, for
             # failover), not here: opening a client sends nothing.
             self.members = [self._new_member(ep) for ep in self.config.endpoints]
@@ -302,6 +308,8 @@ class Transport:
             self.lock = v3lock_pb2_grpc.LockStub(router)
             self.election = v3election_pb2_grpc.ElectionStub(router)
             self.state = State.OPENED
+            if dial_timeout is not None:
+                await self._connected_member(dial_timeout)
             try:
                 if self.config.username is not None:
                     await self._authenticate()
@@ -320,7 +328,10 @@ class Transport:
         Raises :class:`aetcd.ConnectionFailedError` when none connects in time,
         at once when every member refuses our TLS handshake.
         """
-        await self.open()
+        await self.open(dial=False)
+        return (await self._connected_member(timeout)).endpoint
+
+    async def _connected_member(self, timeout: float | None) -> Member:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         try:
@@ -331,7 +342,7 @@ class Transport:
                 f"no etcd endpoint could be reached within {timeout} s ({addresses})",
                 code=grpc.StatusCode.UNAVAILABLE,
             ) from None
-        return member.endpoint
+        return member
 
     def _new_member(self, endpoint: Endpoint) -> Member:
         return Member(endpoint, make_channel(self.config, endpoint, self._credentials))

@@ -68,6 +68,7 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         password: str | None = None,
         tls: TLS | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = None,
         max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         keepalive_time: float = 10.0,
@@ -84,6 +85,7 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             password=password,
             tls=tls,
             timeout=timeout,
+            connect_timeout=connect_timeout,
             max_txn_ops=max_txn_ops,
             max_request_bytes=max_request_bytes,
             keepalive_time=keepalive_time,
@@ -129,11 +131,13 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         if configured, and wait until at least one endpoint's connection is up
         (like Go's blocking dial with ``DialTimeout``).
 
-        *timeout* defaults to the client's call timeout. Raises
+        *timeout* defaults to ``connect_timeout``, else the client's call timeout. Raises
         :class:`aetcd.ConnectionFailedError` if no endpoint answers in time (at
         once if every endpoint refuses the TLS handshake), and
         :class:`aetcd.AuthenticationError` for wrong credentials.
         """
+        if timeout is None and self._settings.connect_timeout is not None:
+            timeout = self._settings.connect_timeout
         await self._t.wait_connected(self._t.deadline(timeout))
 
     async def close(self) -> None:

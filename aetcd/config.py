@@ -172,6 +172,7 @@ class ClientConfig:
     password: str | None = field(default=None, repr=False)
     tls: TLS | None = None
     timeout: float | None = DEFAULT_TIMEOUT
+    connect_timeout: float | None = None
     max_txn_ops: int = DEFAULT_MAX_TXN_OPS
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     keepalive_time: float = 10.0
@@ -189,6 +190,7 @@ class ClientConfig:
         password: str | None = None,
         tls: TLS | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        connect_timeout: float | None = None,
         max_txn_ops: int = DEFAULT_MAX_TXN_OPS,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         keepalive_time: float = 10.0,
@@ -198,6 +200,13 @@ class ClientConfig:
         require_leader: bool | None = None,
     ) -> ClientConfig:
         """Validate user settings (raising before any I/O) and freeze them.
+
+        ``connect_timeout`` (seconds, off by default) bounds, apart from the
+        calls' own ``timeout``, how long opening the client (``async with``, or
+        the first call) waits for a first connection, like Go's
+        ``DialTimeout``: :class:`aetcd.ConnectionFailedError` when no endpoint
+        is reachable by then. Off, a call made before any connection is up
+        waits for one within its own timeout.
 
         ``auto_sync_interval`` (seconds, off by default) refreshes the endpoint
         list from the cluster's member list that often, like Go's
@@ -247,6 +256,7 @@ class ClientConfig:
             sync = to_timeout(auto_sync_interval, "auto_sync_interval")
             if sync is None or sync < 0.1:
                 raise InvalidArgumentError("auto_sync_interval must be finite and >= 0.1 s")
+        dial = None if connect_timeout is None else to_timeout(connect_timeout, "connect_timeout")
         if require_leader is not None and type(require_leader) is not bool:
             raise TypeError("require_leader must be True, False or None")
         return cls(
@@ -255,6 +265,7 @@ class ClientConfig:
             password=password,
             tls=tls,
             timeout=to_timeout(timeout),
+            connect_timeout=dial,
             max_txn_ops=max_txn_ops,
             max_request_bytes=max_request_bytes,
             keepalive_time=ka_time,

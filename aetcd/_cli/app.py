@@ -81,13 +81,9 @@ class Settings:
 
     @property
     def timeout(self) -> float:
-        """The deadline of each request.
-
-        aetcd connects during the first request rather than in a separate dial,
-        so the dial timeout is part of every request's budget: the worst case is
-        the same as etcdctl's dial timeout followed by its command timeout.
-        """
-        return self.command_timeout + self.dial_timeout
+        """The deadline of each request; the first connection has its own,
+        :attr:`dial_timeout` (``Client(connect_timeout=)``), as in etcdctl."""
+        return self.command_timeout
 
 
 class Context:
@@ -109,6 +105,7 @@ class Context:
                 password=s.password if s.user is not None else None,
                 tls=s.tls,
                 timeout=s.timeout,
+                connect_timeout=s.dial_timeout,
             )
         except EtcdError as exc:  # bad endpoint syntax and the like
             raise UsageError(exc.message) from None

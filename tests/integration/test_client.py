@@ -150,3 +150,29 @@ async def test_connect_waits_for_a_connection_within_its_timeout(
             await nobody.connect(timeout=-1)
     finally:
         await nobody.close()
+
+
+async def test_connect_timeout_bounds_the_first_connection_apart_from_calls(
+    etcd_server: object, etcd_prefix: str, unused_tcp_port: int
+) -> None:
+    # Like Go's DialTimeout: the first use fails after connect_timeout, not after
+    # the call's own (long) timeout; the client stays usable.
+    nobody = aetcd.Client(f"127.0.0.1:{unused_tcp_port}", timeout=60, connect_timeout=0.3)
+    try:
+        with pytest.raises(aetcd.ConnectionFailedError, match=r"within 0\.3 s"):
+            await nobody.get("x")
+        assert not nobody.closed
+        with pytest.raises(aetcd.ConnectionFailedError, match=r"within 0\.3 s"):
+            await nobody.connect()  # connect() defaults to connect_timeout
+    finally:
+        await nobody.close()
+    endpoint = etcd_server.endpoint  # type: ignore[attr-defined]
+    async with aetcd.Client(endpoint, connect_timeout=5) as client:
+        await client.put(etcd_prefix + "dial", "ok")
+    # A watch as the first use dials too.
+    async with aetcd.Client(endpoint, connect_timeout=5) as client:
+        async with client.watch(etcd_prefix + "dial") as watch:
+            await client.put(etcd_prefix + "dial", "again")
+            async for event in watch:
+                assert event.kv.value == b"again"
+                break

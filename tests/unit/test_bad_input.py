@@ -156,6 +156,8 @@ def test_local_errors_are_typed_and_carry_no_code() -> None:
         ({"endpoints": "a:1", "max_txn_ops": 0}, aetcd.InvalidArgumentError),
         ({"endpoints": "a:1", "max_request_bytes": 3 * 1024 * 1024}, aetcd.InvalidArgumentError),
         ({"endpoints": "a:1", "keepalive_time": 1.0}, aetcd.InvalidArgumentError),
+        ({"endpoints": "a:1", "connect_timeout": 0}, aetcd.InvalidArgumentError),
+        ({"endpoints": "a:1", "connect_timeout": "2s"}, TypeError),
         ({"endpoints": "a:1", "tls": "ca.pem"}, TypeError),
     ],
 )
