@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -117,6 +117,12 @@ _ONEOF: Final = {
     OpKind.DELETE: "request_delete_range",
     OpKind.TXN: "request_txn",
 }
+# Enum members as module constants: a class attribute read of an Enum costs
+# ~70 ns on Python 3.11 (a global read: ~5 ns), and the hot paths use several.
+_GET: Final = OpKind.GET
+_PUT: Final = OpKind.PUT
+_DELETE: Final = OpKind.DELETE
+_TXN: Final = OpKind.TXN
 _REQUEST_CLASS: Final[dict[str, Any]] = {
     "request_range": rpc_pb2.RangeRequest,
     "request_put": rpc_pb2.PutRequest,
@@ -146,7 +152,7 @@ class Op:
     _levels: int = dataclasses.field(repr=False)
 
     def __repr__(self) -> str:
-        if self.kind is OpKind.TXN:
+        if self.kind is _TXN:
             return "Op.txn(...)"
         return f"Op.{self.kind.value}({self.key!r})"
 
@@ -187,7 +193,7 @@ class Op:
             min_create_revision,
             max_create_revision,
         )
-        return _new_op(OpKind.GET, fields["key"], fields, {"request_range": fields}, False, 0)
+        return _new_op(_GET, fields["key"], fields, {"request_range": fields}, False, 0)
 
     @staticmethod
     def put(
@@ -201,7 +207,7 @@ class Op:
     ) -> Op:
         """A write of *value* under *key*; see :meth:`aetcd.Client.put`."""
         fields = put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
-        return _new_op(OpKind.PUT, fields["key"], fields, {"request_put": fields}, True, 0)
+        return _new_op(_PUT, fields["key"], fields, {"request_put": fields}, True, 0)
 
     @staticmethod
     def delete(
@@ -215,7 +221,7 @@ class Op:
         """A delete of one key or a range; see :meth:`aetcd.Client.delete`."""
         fields = delete_fields(key, prefix, range_end, from_key, prev_kv)
         item = {"request_delete_range": fields}
-        return _new_op(OpKind.DELETE, fields["key"], fields, item, True, 0)
+        return _new_op(_DELETE, fields["key"], fields, item, True, 0)
 
     @staticmethod
     def txn(
@@ -228,7 +234,7 @@ class Op:
         It may be nested inside another txn's branches.
         """
         fields, writes, levels = txn_fields(compare, success, failure)
-        return _new_op(OpKind.TXN, b"", fields, {"request_txn": fields}, writes, levels)
+        return _new_op(_TXN, b"", fields, {"request_txn": fields}, writes, levels)
 
     @property
     def is_write(self) -> bool:
@@ -356,19 +362,22 @@ def txn_fields(
     needs (``Op._writes``, ``Op._levels``), so nothing walks the built message.
     """
     fields: dict[str, Any] = {}
-    cmps = _listed(compare, Compare, "compare")
-    for c in cmps:
-        if type(c) is not Compare and not isinstance(c, Compare):
-            raise TypeError(f"compare must hold Compare values, not {type(c).__name__}")
+    cmps = compare if type(compare) is list else _listed(compare, Compare, "compare")
     if cmps:
-        fields["compare"] = [c._fields() for c in cmps]
+        items = []
+        for c in cmps:
+            if type(c) is not Compare and not isinstance(c, Compare):
+                raise TypeError(f"compare must hold Compare values, not {type(c).__name__}")
+            items.append(c._fields())
+        fields["compare"] = items
     writes = False
     nested = 0
-    ok = _listed(success, Op, "success")
-    ko = _listed(failure, Op, "failure")
+    ok = success if type(success) is list else _listed(success, Op, "success")
+    ko = failure if type(failure) is list else _listed(failure, Op, "failure")
     for name, ops in (("success", ok), ("failure", ko)):
         if not ops:
             continue
+        items = []
         for op in ops:
             if type(op) is not Op and not isinstance(op, Op):
                 raise TypeError(f"{name} must hold Op values, not {type(op).__name__}")
@@ -376,7 +385,8 @@ def txn_fields(
                 writes = True
             if op._levels > nested:
                 nested = op._levels
-        fields[name] = [op._item for op in ops]
+            items.append(op._item)
+        fields[name] = items
     return fields, writes, max(len(cmps), len(ok), len(ko)) + nested
 
 
@@ -400,10 +410,12 @@ def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
                 check_txn_ops(op.request_txn, max_ops - used)
 
 
-def _listed(values: Iterable[Any], cls: type, name: str) -> list[Any]:
-    if isinstance(values, str | bytes | cls):
+def _listed(values: Iterable[Any], cls: type, name: str) -> Sequence[Any]:
+    if type(values) is list or type(values) is tuple:
+        return values
+    if isinstance(values, (str, bytes, cls)):
         raise TypeError(f"{name} must be a list of {cls.__name__}, not a single value")
-    return values if type(values) is list else list(values)
+    return list(values)
 
 
 def _enum(value: object, allowed: frozenset[int], name: str) -> Any:
@@ -444,6 +456,19 @@ _TARGET_FIELD: Final = {
     CompareTarget.VALUE: "value",
     CompareTarget.LEASE: "lease",
 }
+_VERSION: Final = CompareTarget.VERSION
+_CREATE: Final = CompareTarget.CREATE
+_MOD: Final = CompareTarget.MOD
+_VALUE: Final = CompareTarget.VALUE
+_LEASE: Final = CompareTarget.LEASE
+_EQUAL: Final = CompareResult.EQUAL
+_GREATER: Final = CompareResult.GREATER
+_LESS: Final = CompareResult.LESS
+_NOT_EQUAL: Final = CompareResult.NOT_EQUAL
+#: Per target: the Compare field of its operand, and the target as a plain int
+#: (protobuf takes a plain int faster than an IntEnum).
+_TARGET_WIRE: Final = {t: (_TARGET_FIELD[t], int(t)) for t in CompareTarget}
+_RESULT_WIRE: Final = {r: int(r) for r in CompareResult}
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,35 +492,35 @@ class Compare:
         key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
     ) -> CompareOperand:
         """Compare the value of *key* (with ``bytes`` or ``str``)."""
-        return CompareOperand(CompareTarget.VALUE, key, prefix, range_end)
+        return CompareOperand(_VALUE, key, prefix, range_end)
 
     @staticmethod
     def version(
         key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
     ) -> CompareOperand:
         """Compare the version of *key* (0 when it does not exist)."""
-        return CompareOperand(CompareTarget.VERSION, key, prefix, range_end)
+        return CompareOperand(_VERSION, key, prefix, range_end)
 
     @staticmethod
     def create_revision(
         key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
     ) -> CompareOperand:
         """Compare the create revision of *key* (0 when it does not exist)."""
-        return CompareOperand(CompareTarget.CREATE, key, prefix, range_end)
+        return CompareOperand(_CREATE, key, prefix, range_end)
 
     @staticmethod
     def mod_revision(
         key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
     ) -> CompareOperand:
         """Compare the last modification revision of *key*."""
-        return CompareOperand(CompareTarget.MOD, key, prefix, range_end)
+        return CompareOperand(_MOD, key, prefix, range_end)
 
     @staticmethod
     def lease(
         key: str | bytes, *, prefix: bool = False, range_end: str | bytes | None = None
     ) -> CompareOperand:
         """Compare the lease id attached to *key* (0: none)."""
-        return CompareOperand(CompareTarget.LEASE, key, prefix, range_end)
+        return CompareOperand(_LEASE, key, prefix, range_end)
 
     def to_pb(self) -> rpc_pb2.Compare:
         """This compare as the wire message."""
@@ -503,12 +528,12 @@ class Compare:
 
     def _fields(self) -> dict[str, Any]:
         """This compare as protobuf constructor arguments."""
-        target = self.target
+        field, target = _TARGET_WIRE[self.target]
         f = {
             "key": self.key,
             "target": target,
-            "result": self.result,
-            _TARGET_FIELD[target]: self.operand,
+            "result": _RESULT_WIRE[self.result],
+            field: self.operand,
         }
         if self.range_end:
             f["range_end"] = self.range_end
@@ -532,28 +557,32 @@ class CompareOperand:
         range_end: object,
     ) -> None:
         self._target = target
-        self._key, self._end = key_range(key, prefix, range_end, False)
+        if prefix is False and range_end is None:  # the common case: one key
+            self._key = to_key(key)
+            self._end = b""
+        else:
+            self._key, self._end = key_range(key, prefix, range_end, False)
 
     def _make(self, result: CompareResult, other: object) -> Compare:
-        if self._target is CompareTarget.VALUE:
+        if self._target is _VALUE:
             operand: bytes | int = to_bytes(other, "compare value")
-        elif self._target is CompareTarget.LEASE:
+        elif self._target is _LEASE:
             operand = lease_id(other, "compare lease")
         else:
             operand = to_int(other, f"compare {_TARGET_FIELD[self._target]}")
         return _new_compare(self._target, result, self._key, operand, self._end)
 
     def __eq__(self, other: object) -> Compare:  # type: ignore[override]
-        return self._make(CompareResult.EQUAL, other)
+        return self._make(_EQUAL, other)
 
     def __ne__(self, other: object) -> Compare:  # type: ignore[override]
-        return self._make(CompareResult.NOT_EQUAL, other)
+        return self._make(_NOT_EQUAL, other)
 
     def __lt__(self, other: object) -> Compare:
-        return self._make(CompareResult.LESS, other)
+        return self._make(_LESS, other)
 
     def __gt__(self, other: object) -> Compare:
-        return self._make(CompareResult.GREATER, other)
+        return self._make(_GREATER, other)
 
     def __repr__(self) -> str:
         return f"Compare.{_TARGET_FIELD[self._target]}({self._key!r})"

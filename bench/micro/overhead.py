@@ -131,7 +131,24 @@ async def main(endpoint):
         )
         return r.kvs[0].value
 
+    async def floor_cas():
+        pb = rpc_pb2
+        req = pb.TxnRequest(
+            compare=[
+                pb.Compare(
+                    key=b"bench/k",
+                    target=pb.Compare.CompareTarget.VALUE,
+                    result=pb.Compare.CompareResult.EQUAL,
+                    value=b"1",
+                )
+            ],
+            success=[pb.RequestOp(request_put=pb.PutRequest(key=b"bench/k", value=b"2"))],
+        )
+        r = await fake_txn(req, timeout=5.0, metadata=None, wait_for_ready=True)
+        return r.succeeded
+
     out["floor put"] = await timeit(floor_put)
+    out["floor txn CAS (as bench/worker.py)"] = await timeit(floor_cas)
     out["floor get"] = await timeit(floor_get)
     for k, v in out.items():
         print(f"{v:7.2f} us  {k}")
