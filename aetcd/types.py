@@ -548,27 +548,65 @@ class WatchFilter(enum.IntEnum):
     NODELETE = 1  #: drop DELETE events
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+_EventFields = namedtuple("_EventFields", "type prev_kv")
+
+
+@dataclass(frozen=True, init=False)
+class Event(_View):
     """One change seen by a watch: ``kv`` after it (for a DELETE: the key with
     ``mod_revision`` of the delete), and ``prev_kv`` before it when the watch
     asked for ``prev_kv=True``.
+
+    A view of the event message like :class:`KeyValue` (``copy.copy(event)``
+    holds only its own fields): ``kv`` is built with the event, ``type`` and
+    ``prev_kv`` are read on access.
     """
+
+    __slots__ = ("kv",)
 
     type: EventType
     kv: KeyValue
     prev_kv: KeyValue | None
 
+    def __init__(self, type: EventType, kv: KeyValue, prev_kv: KeyValue | None) -> None:
+        _set_pb(self, _EventFields(type, prev_kv))
+        _set_event_kv(self, kv)
+
+    def __copy__(self) -> Event:
+        prev = self.prev_kv
+        return Event(self.type, self.kv.__copy__(), None if prev is None else prev.__copy__())
+
     @classmethod
     def from_pb(cls, pb: kv_pb2.Event) -> Event:
-        return _new_event(
-            EventType.DELETE if pb.type else EventType.PUT,
-            _kv_view(pb.kv),
-            _kv_view(pb.prev_kv) if pb.HasField("prev_kv") else None,
-        )
+        return _event_view(pb)
 
 
-_new_event = _fast_constructor(Event)
+def _event_type(self: Event) -> EventType:
+    return EventType.DELETE if self._pb.type else EventType.PUT
+
+
+def _event_prev_kv(self: Event) -> KeyValue | None:
+    pb = self._pb
+    if type(pb) is _EventFields:
+        return pb.prev_kv  # type: ignore[no-any-return]
+    return _kv_view(pb.prev_kv) if pb.HasField("prev_kv") else None
+
+
+# Properties over dataclass fields (mypy must keep seeing the fields).
+setattr(Event, "type", property(_event_type, doc="PUT or DELETE (:class:`EventType`)."))  # noqa: B010
+setattr(  # noqa: B010
+    Event, "prev_kv", property(_event_prev_kv, doc="The key before the change, if asked for.")
+)
+_set_event_kv: Callable[[Event, KeyValue], None] = Event.__dict__["kv"].__set__
+
+
+def _event_view(pb: kv_pb2.Event) -> Event:
+    event = _new(Event)
+    _set_pb(event, pb)
+    kv = _new(KeyValue)
+    _set_pb(kv, pb.kv)
+    _set_event_kv(event, kv)
+    return event
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,7 +49,7 @@ from .errors import (
     from_message,
 )
 from .ops import key_range, ns_range
-from .types import Event, ResponseHeader, WatchFilter, WatchResponse
+from .types import Event, ResponseHeader, WatchFilter, WatchResponse, _event_view
 
 __all__ = ["Watch", "WatchAPI"]
 
@@ -289,7 +289,7 @@ class Watch:
             self._batch = batch
             i = 0
         self._index = i + 1
-        event = Event.from_pb(batch[i])
+        event = _event_view(batch[i])  # Event.from_pb
         return _strip(event, self._ns) if self._ns else event
 
     async def responses(self) -> AsyncIterator[WatchResponse]:
