@@ -58,7 +58,7 @@ class Lock:
     ``Lock(client, name, ttl=10)`` uses a private session (a lease of its own
     while it holds or waits: taken from the client's idle private sessions or
     granted on acquire, and kept for reuse once its key is deleted on release;
-    see :class:`~aetcd.recipes.session.SessionOwner`); ``Lock(session, name)`` uses a
+    see the Sessions page of the recipes guide); ``Lock(session, name)`` uses a
     shared one (as in Go, two locks of one session do not exclude each other).
 
     Use ``async with client.lock(name, timeout=5) as lock:`` (raises
