@@ -79,12 +79,6 @@ class Settings:
             raise UsageError("--cert and --key must be given together")
         return TLS(ca=self.cacert, cert=self.cert, key=self.key)
 
-    @property
-    def timeout(self) -> float:
-        """The deadline of each request; the first connection has its own,
-        :attr:`dial_timeout` (``Client(connect_timeout=)``), as in etcdctl."""
-        return self.command_timeout
-
 
 class Context:
     """What a command handler gets: the settings, the output and (lazily) clients."""
@@ -104,7 +98,8 @@ class Context:
                 username=s.user,
                 password=s.password if s.user is not None else None,
                 tls=s.tls,
-                timeout=s.timeout,
+                # As in etcdctl: the dial and each request have their own deadline.
+                timeout=s.command_timeout,
                 connect_timeout=s.dial_timeout,
             )
         except EtcdError as exc:  # bad endpoint syntax and the like
