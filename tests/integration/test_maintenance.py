@@ -335,6 +335,13 @@ async def test_save_snapshot_of_one_cluster_member(
 ) -> None:
     put = await cluster_client.put("snap", "v")
     server = etcd_cluster.members[2]
+    # The put is committed once a quorum has it; member 2 may apply it later.
+    # Wait until it has, so its snapshot must contain the put.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while (await cluster_client.status(server.endpoint)).header.revision < put.header.revision:
+        assert loop.time() < deadline, "member 2 never applied the put"
+        await asyncio.sleep(0.02)
     path = tmp_path / "m2.db"
     assert await cluster_client.save_snapshot(str(path), endpoint=server.endpoint) > 0
     assert (await _etcdutl_status(path))["revision"] >= put.header.revision
