@@ -7,11 +7,13 @@ or when the session is closed (the lease is revoked).
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from .._keys import to_int
+from ..errors import LeaseLostError
 from ..lease import MAX_LEASE_TTL, Lease
 from ..ops import Compare, Op
 from ._util import idempotent_cleanup, shielded
@@ -19,7 +21,13 @@ from ._util import idempotent_cleanup, shielded
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["DEFAULT_SESSION_TTL", "MAX_IDLE_SESSIONS", "Session", "SessionOwner"]
+__all__ = [
+    "DEFAULT_SESSION_TTL",
+    "IDLE_SESSION_LIFETIME",
+    "MAX_IDLE_SESSIONS",
+    "Session",
+    "SessionOwner",
+]
 
 #: Go's ``concurrency`` default session TTL, in seconds.
 DEFAULT_SESSION_TTL = 60
@@ -41,6 +49,7 @@ class Session:
         self.ttl = to_int(ttl, "ttl", minimum=1, maximum=MAX_LEASE_TTL)
         self._context: object | None = None
         self._lease: Lease | None = None
+        self._retire: asyncio.TimerHandle | None = None  # while idle (SessionOwner)
 
     def __repr__(self) -> str:
         if self._lease is None:
@@ -101,6 +110,10 @@ class Session:
 #: Idle private sessions kept per client and TTL for the next private lock or election.
 MAX_IDLE_SESSIONS = 8
 
+#: Seconds an idle private session waits for reuse. Then its keep-alives stop
+#: and its lease, which holds no keys, expires on the server within its TTL.
+IDLE_SESSION_LIFETIME = 60.0
+
 _idle: weakref.WeakKeyDictionary[Client, dict[int, list[Session]]] = weakref.WeakKeyDictionary()
 
 
@@ -109,6 +122,9 @@ def _take_idle(client: Client, ttl: int) -> Session | None:
     stack = _idle.get(client, {}).get(ttl)
     while stack:
         session = stack.pop()
+        if session._retire is not None:
+            session._retire.cancel()
+            session._retire = None
         if session.alive:
             return session
     return None
@@ -120,7 +136,31 @@ def _keep_idle(session: Session) -> bool:
     if len(stack) >= MAX_IDLE_SESSIONS or not session.alive:
         return False
     stack.append(session)
+    session._retire = asyncio.get_running_loop().call_later(
+        IDLE_SESSION_LIFETIME, _retire_idle, session
+    )
     return True
+
+
+def _retire_idle(session: Session) -> None:
+    """Drop an idle session that was not reused in time: stop its keep-alives.
+
+    No RPC (so no task to own): the lease holds no keys and expires on the
+    server within its TTL. A process that took one lock keeps no lease alive
+    for long after.
+    """
+    session._retire = None
+    stack = _idle.get(session.client, {}).get(session.ttl)
+    if stack is not None and session in stack:
+        stack.remove(session)
+    lease = session._lease
+    if lease is not None and lease.alive:
+        lease._mark_lost(
+            LeaseLostError(
+                f"lease {lease.id:#x}: idle private session retired after "
+                f"{IDLE_SESSION_LIFETIME:g} s; it expires on the server within its TTL"
+            )
+        )
 
 
 class SessionOwner:
@@ -131,7 +171,8 @@ class SessionOwner:
     (a lease granted); when the recipe lets go, :meth:`abandon` deletes the key
     and keeps the session, lease alive and holding no keys, for the next
     private lock or election of the client (at most :data:`MAX_IDLE_SESSIONS`
-    per TTL; idle leases expire after their TTL once the client is closed).
+    per TTL, each for at most :data:`IDLE_SESSION_LIFETIME` seconds; idle
+    leases expire after their TTL once retired or the client is closed).
     A cycle of ``async with client.lock(name):`` is then two round trips, not
     a grant, a txn, a delete and a revoke. A shared session is never closed
     here. Lock, election and Go's contrib recipes all use this.

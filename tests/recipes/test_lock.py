@@ -262,3 +262,35 @@ async def test_python_holds_etcdctl_waits(etcd_server: Any, etcd_prefix: str, sp
         line = await ctl.line()
         assert line.startswith(f"got:{name}/")
         assert await ctl.wait() == 0
+
+
+async def test_idle_private_session_is_retired(
+    etcd_client: aetcd.Client, etcd_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aetcd.recipes import session as session_mod
+
+    monkeypatch.setattr(session_mod, "IDLE_SESSION_LIFETIME", 0.3)
+    lease_of = lambda lock: int(lock.key.rsplit(b"/", 1)[1], 16)  # noqa: E731
+    name = etcd_prefix + "idle"
+    # Reused before the lifetime is up: the timer is cancelled, the lease kept.
+    async with etcd_client.lock(name) as first:
+        lease_id = lease_of(first)
+    async with etcd_client.lock(name) as again:
+        assert lease_of(again) == lease_id
+        await asyncio.sleep(0.5)  # held longer than the idle lifetime: not retired
+        assert again.held
+    idle = session_mod._idle[etcd_client][again._owner.ttl]
+    assert [s.lease_id for s in idle] == [lease_id]
+    kept = idle[0]
+    # Not reused in time: dropped from the idle sessions, its keep-alives stopped.
+    await asyncio.sleep(0.5)
+    assert idle == []
+    assert not kept.alive
+    assert "idle private session retired" in str(kept.lease.lost_reason)
+    keeper = etcd_client._keepalive
+    assert keeper is None or lease_id not in keeper.leases
+    # The server still has it (no keys) until its TTL runs out; no renewal now.
+    info = await etcd_client.time_to_live(lease_id, keys=True)
+    assert info.keys == [] and 0 < info.ttl <= info.granted_ttl
+    async with etcd_client.lock(name) as fresh:
+        assert lease_of(fresh) != lease_id
