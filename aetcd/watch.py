@@ -302,8 +302,9 @@ class Watch:
             except BaseException:
                 self._forget_waiter(waiter)
                 raise
-        _, batch, self.revision, event = item
-        if event is not None:
+        _, batch, self.revision, view = item
+        if view is not None:
+            event = view
             self._buffered_events -= 1
         else:
             n = len(batch)
