@@ -19,7 +19,9 @@ from aetcd._pb import kv_pb2, rpc_pb2
 from aetcd.watch import Watch, _WatchStream
 
 
-def response(wid: int, *revisions: int, key: bytes = b"ns/k", header: int = 0) -> rpc_pb2.WatchResponse:
+def response(
+    wid: int, *revisions: int, key: bytes = b"ns/k", header: int = 0
+) -> rpc_pb2.WatchResponse:
     events = [
         kv_pb2.Event(
             kv=kv_pb2.KeyValue(
@@ -69,7 +71,12 @@ async def take(watch: Watch, n: int) -> list[aetcd.Event]:
 async def test_single_and_multi_event_batches_mixed(fed: tuple[_WatchStream, Watch]) -> None:
     stream, watch = fed
     wid = watch.watch_id
-    for r in (response(wid, 11), response(wid, 12, 12, 12), response(wid, 13), response(wid, 14, 15)):
+    for r in (
+        response(wid, 11),
+        response(wid, 12, 12, 12),
+        response(wid, 13),
+        response(wid, 14, 15),
+    ):
         stream._dispatch(r)
     assert watch._buffered_events == 7
     first = await take(watch, 1)
