@@ -609,6 +609,20 @@ def _event_view(pb: kv_pb2.Event) -> Event:
     return event
 
 
+def _event_view_of(pb: kv_pb2.Event, kv_pb: kv_pb2.KeyValue) -> Event:
+    """:func:`_event_view` of *pb* whose ``kv`` the caller already read (*kv_pb*).
+
+    Reading a sub-message makes a new Python object each time unless one is
+    still alive; the watch stream reads ``kv`` for the revision anyway.
+    """
+    event = _new(Event)
+    _set_pb(event, pb)
+    kv = _new(KeyValue)
+    _set_pb(kv, kv_pb)
+    _set_event_kv(event, kv)
+    return event
+
+
 @dataclass(frozen=True, slots=True)
 class WatchResponse:
     """A batch of events of one watch, all of one or more whole revisions.

@@ -49,15 +49,25 @@ from .errors import (
     from_message,
 )
 from .ops import key_range, ns_range
-from .types import Event, ResponseHeader, WatchFilter, WatchResponse, _event_view
+from .types import (
+    Event,
+    ResponseHeader,
+    WatchFilter,
+    WatchResponse,
+    _event_view,
+    _event_view_of,
+)
 
 __all__ = ["Watch", "WatchAPI"]
 
 log = logging.getLogger("aetcd")
 
 #: A buffered batch: the response it came in (for its header), its events
-#: (protobuf), and the revision of the last one.
-_Batch = tuple[rpc_pb2.WatchResponse, Sequence[Any], int]
+#: (protobuf), the revision of the last one, and for a batch of one event (the
+#: common case under load) that event's view, built by the stream task from
+#: the sub-messages it read anyway (``None`` for larger batches: their views
+#: are built one by one as they are delivered).
+_Batch = tuple[rpc_pb2.WatchResponse, Sequence[Any], int, Event | None]
 
 #: Default number of undelivered events a watch may hold before it is paused.
 DEFAULT_MAX_BUFFER: Final = 10_000
@@ -188,8 +198,10 @@ class Watch:
         # notifications.
         self._buffer: collections.deque[_Batch | WatchResponse] = collections.deque()
         self._buffered_events = 0
-        # The batch being delivered event by event, and the index of the next one.
+        # The batch of several events being delivered one by one, its length, and
+        # the index of the next one (a batch of one event never gets here).
         self._batch: Sequence[Any] = ()
+        self._batch_len = 0
         self._index = 0
         # Futures of consumers waiting for the buffer to fill: created only when
         # someone actually waits, so the stream task wakes nobody otherwise.
@@ -260,41 +272,54 @@ class Watch:
 
     async def __anext__(self) -> Event:
         # The hot path of every watch: kept in one frame (no helper coroutine per
-        # event or per batch), decoding each event only when it is delivered.
+        # event or per batch). A batch of one event (the usual case under load)
+        # comes with its view already built; larger ones are decoded event by
+        # event as they are delivered.
         i = self._index
-        batch = self._batch
-        if i >= len(batch):
-            buffer = self._buffer
-            while True:
-                if not buffer:
-                    if self._done or self._created is None:
-                        await self._wait()
-                        continue
-                    waiter = self._loop.create_future()
-                    self._waiters.append(waiter)
-                    try:
-                        await waiter
-                    except BaseException:
-                        self._forget_waiter(waiter)
-                        raise
-                    continue
+        if i < self._batch_len:
+            batch = self._batch
+            self._index = i = i + 1
+            if i == self._batch_len:
+                self._batch = ()  # do not keep the response alive
+                self._batch_len = 0
+            event = _event_view(batch[i - 1])
+            return _strip(event, self._ns) if self._ns else event
+        buffer = self._buffer
+        while True:
+            if buffer:
                 item = buffer.popleft()
-                if not isinstance(item, WatchResponse):
-                    _, batch, self.revision = item
-                    self._buffered_events -= len(batch)
-                    if self._paused:
-                        self._resume_if_drained()
+                if type(item) is tuple:
                     break
-                self._take_progress(item)
+                self._take_progress(item)  # type: ignore[arg-type]
+                continue
+            if self._done or self._created is None:
+                await self._wait()
+                continue
+            waiter = self._loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except BaseException:
+                self._forget_waiter(waiter)
+                raise
+        _, batch, self.revision, view = item
+        if view is not None:
+            event = view
+            self._buffered_events -= 1
+        else:
+            n = len(batch)
+            self._buffered_events -= n
             self._batch = batch
-            i = 0
-        self._index = i + 1
-        event = _event_view(batch[i])  # Event.from_pb
+            self._batch_len = n
+            self._index = 1
+            event = _event_view(batch[0])
+        if self._paused:
+            self._resume_if_drained()
         return _strip(event, self._ns) if self._ns else event
 
     async def responses(self) -> AsyncIterator[WatchResponse]:
         """Yield whole responses (batches of events, and progress notifications)."""
-        if self._index < len(self._batch):
+        if self._index < self._batch_len:
             raise RuntimeError("responses() cannot be mixed with iterating events")
         buffer = self._buffer
         while True:
@@ -347,7 +372,7 @@ class Watch:
 
     def _take(self, batch: _Batch) -> Sequence[Any]:
         """Account for a batch leaving the buffer (as ``__anext__`` does inline)."""
-        _, events, self.revision = batch
+        _, events, self.revision, _ = batch
         self._buffered_events -= len(events)
         if self._paused:
             self._resume_if_drained()
@@ -391,21 +416,37 @@ class Watch:
 
     def on_events(self, response: rpc_pb2.WatchResponse, events: Sequence[Any]) -> bool:
         """Buffer a whole batch; returns False when the watch must be paused."""
-        first = events[0].kv.mod_revision
         floor = self.next_revision
-        if first < floor:
-            # Defensive: never deliver anything before the resume point twice.
-            events = [e for e in events if e.kv.mod_revision >= floor]
-            if not events:
-                return True
-            last = events[-1].kv.mod_revision
+        n = len(events)
+        if n == 1:
+            # The common case under load, read once: the sub-messages read here
+            # make the event's view (a protobuf sub-message read is a new Python
+            # object each time).
+            pb = events[0]
+            kv = pb.kv
+            last = kv.mod_revision
+            if last < floor:
+                return True  # defensive: never deliver anything twice
+            item: _Batch = (response, events, last, _event_view_of(pb, kv))
         else:
-            last = events[-1].kv.mod_revision if len(events) > 1 else first
+            first = events[0].kv.mod_revision
+            if first < floor:
+                # Defensive: never deliver anything before the resume point twice.
+                events = [e for e in events if e.kv.mod_revision >= floor]
+                if not events:
+                    return True
+                n = len(events)
+            last = events[-1].kv.mod_revision if n > 1 else events[0].kv.mod_revision
+            item = (response, events, last, None)
         self.next_revision = last + 1
-        self._buffer.append((response, events, last))
-        buffered = self._buffered_events = self._buffered_events + len(events)
-        if self._waiters:
-            self._wake()
+        self._buffer.append(item)
+        buffered = self._buffered_events = self._buffered_events + n
+        waiters = self._waiters
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            waiters.clear()
         if buffered >= self._max_buffer:
             self._paused = True
             self.pauses += 1
