@@ -7,7 +7,12 @@ share one call. Reads coalesce by default; writes only when asked
 
 The first read of a turn is sent at once, on its own (so a lone read pays no
 delay); the other reads of that turn are sent together, as one Txn, when the
-loop gets back to its callbacks. Writes of a turn all wait for that moment, and
+loop gets back to its callbacks. One exception: in the turn in which the
+callers of a batch just answered resume, their next reads are to be expected,
+so the first read of that turn joins them rather than costing an RPC of its
+own (under steady concurrent load, that lone RPC per batch, and the chains of
+lone reads it started, cost about a third of the client's CPU: get64 in
+BENCHMARKS.md). Writes of a turn all wait for that moment, and
 when one turn needs several write batches they are sent one after the other,
 so writes to the same key keep the order they were issued in.
 
@@ -82,6 +87,8 @@ class Coalescer:
         self._read_bytes = 0
         self._keys: set[bytes] = set()
         self._turn_open = False
+        #: nonzero while the callers of a batch of reads just answered resume
+        self._burst = 0
         self._loop: Any = None  # the running loop, set when a turn of reads opens
         self._tail: asyncio.Task[None] | None = None  # last write batch of this turn
         self._tasks: set[asyncio.Task[None]] = set()
@@ -136,8 +143,11 @@ class Coalescer:
             # (asyncio.get_running_loop() costs ~0.2 us: once per turn.)
             self._loop = loop = _get_running_loop()
             loop.call_soon(self._end_turn)
-            # First read of this loop turn: no batch to join, go now.
-            return t.unary(t.kv.Range, _RangeRequest(**fields), timeout, write=False)
+            if not self._burst:
+                # First read of this loop turn: no batch to join, go now.
+                return t.unary(t.kv.Range, _RangeRequest(**fields), timeout, write=False)
+            # The callers of a batch just answered are resuming in this turn:
+            # their next reads are coming, join them.
         seconds = t.config.timeout if timeout is None else to_timeout(timeout)
         loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()
@@ -302,6 +312,17 @@ class Coalescer:
             future = r[1]
             if not future.done():
                 future.set_result(view)
+        # The callers resume in the next loop turn (each future schedules its
+        # caller) and typically read again: until the end of that turn, the
+        # first read of a turn joins the batch instead of going alone. (The
+        # callback runs right after those callers; a later batch answered
+        # before it runs extends the burst to its own callers.)
+        self._burst += 1
+        _get_running_loop().call_soon(self._end_burst, self._burst)
+
+    def _end_burst(self, burst: int) -> None:
+        if burst == self._burst:
+            self._burst = 0
 
     async def close(self) -> None:
         """Stop the batches in flight; their callers get ClientClosedError."""

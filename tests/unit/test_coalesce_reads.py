@@ -246,3 +246,38 @@ async def test_close_fails_reads_waiting_for_their_turn() -> None:
     await first
     await asyncio.sleep(0)
     assert [m for m, _, _ in t.calls] == ["Range"]
+
+
+async def test_callers_of_an_answered_batch_read_again_as_one_batch() -> None:
+    t = FakeTransport()
+    c = Coalescer(t, write=False)  # type: ignore[arg-type]
+    rounds = 3
+
+    async def reader(key: bytes) -> list[bytes]:
+        seen = []
+        for _ in range(rounds):
+            seen.append(_result(await c.read({"key": key}, None)).kvs[0].key)
+        return seen
+
+    keys = [b"k%d" % i for i in range(5)]
+    out = await asyncio.gather(*(reader(k) for k in keys))
+    assert out == [[k] * rounds for k in keys]
+    # Round 1: k0 alone at once, k1-k4 batched. k0's caller comes back alone
+    # in its turns: alone again, at once. The callers of the batch all resume
+    # in one turn: their next reads form one batch, with no read sent alone
+    # ahead of it.
+    methods = [(m, len(r.success) if m == "Txn" else r.key) for m, r, _ in t.calls]
+    assert sorted(methods) == [("Range", b"k0")] * rounds + [("Txn", 4)] * rounds
+
+
+async def test_a_lone_read_after_a_burst_goes_at_once() -> None:
+    t = FakeTransport()
+    c = Coalescer(t, write=False)  # type: ignore[arg-type]
+    await asyncio.gather(*(c.read({"key": b"k%d" % i}, None) for i in range(4)))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    t.calls.clear()
+    r = c.read({"key": b"x"}, None)
+    assert not isinstance(r, asyncio.Future)  # the call itself, not a batch's future
+    assert _result(await r).kvs[0].key == b"x"
+    assert [m for m, _, _ in t.calls] == ["Range"]
