@@ -7,7 +7,12 @@ share one call. Reads coalesce by default; writes only when asked
 
 The first read of a turn is sent at once, on its own (so a lone read pays no
 delay); the other reads of that turn are sent together, as one Txn, when the
-loop gets back to its callbacks. Writes of a turn all wait for that moment, and
+loop gets back to its callbacks. One exception: in the turn in which the
+callers of a batch just answered resume, their next reads are to be expected,
+so the first read of that turn joins them rather than costing an RPC of its
+own (under steady concurrent load, that lone RPC per batch, and the chains of
+lone reads it started, cost about a third of the client's CPU: get64 in
+BENCHMARKS.md). Writes of a turn all wait for that moment, and
 when one turn needs several write batches they are sent one after the other,
 so writes to the same key keep the order they were issued in.
 
@@ -31,14 +36,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from operator import attrgetter
+from typing import Any, Final, TypeAlias
 
 from ._channel import Transport
+from ._keys import to_timeout
 from ._pb import rpc_pb2
 from .errors import ClientClosedError, EtcdError, OutcomeUnknownError
+from .types import _get_view, _get_views, _header_view
 
 # Per-request framing inside a TxnRequest, on top of the request's own size.
 _OP_OVERHEAD: Final = 16
+# The most a RangeRequest's fields other than key and range_end can add to its
+# size: 11 int or bool fields of at most 1 tag byte + a 10-byte varint each,
+# plus the tags and length prefixes (<= 6 bytes each) of key and range_end.
+_RANGE_FIXED_MAX: Final = 11 * 11 + 2 * 6
+
+_RangeRequest = rpc_pb2.RangeRequest
+_TxnRequest = rpc_pb2.TxnRequest
+_get_running_loop = asyncio.get_running_loop
+_response_range = attrgetter("response_range")
+
+#: A read waiting for its batch: (RangeRequest fields, future, deadline or None).
+#: A tuple, not an object: one allocation and no __init__ frame per read.
+_Read: TypeAlias = tuple[dict[str, Any], "asyncio.Future[Any]", float | None]
 
 
 class _Pending:
@@ -60,9 +81,15 @@ class Coalescer:
     def __init__(self, transport: Transport, *, write: bool) -> None:
         self._t = transport
         self._write = write
-        self._pending: list[_Pending] = []
+        self._pending: list[_Pending] = []  # writes
+        self._reads: list[_Read] = []  # reads
+        #: an upper bound of the TxnRequest size of self._reads (see read())
+        self._read_bytes = 0
         self._keys: set[bytes] = set()
         self._turn_open = False
+        #: nonzero while the callers of a batch of reads just answered resume
+        self._burst = 0
+        self._loop: Any = None  # the running loop, set when a turn of reads opens
         self._tail: asyncio.Task[None] | None = None  # last write batch of this turn
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches_sent = 0
@@ -76,7 +103,8 @@ class Coalescer:
         timeout: float | None,
         single: Callable[[Any, float | None], Awaitable[Any]],
     ) -> Any:
-        """Send *request* (a Range, Put or DeleteRange request) and return its response.
+        """Send *request* (a Put or DeleteRange request; a write coalescer
+        only) and return its response.
 
         *single* sends one request on its own (the non-coalesced path).
         """
@@ -84,49 +112,70 @@ class Coalescer:
         if not self._turn_open:
             self._turn_open = True
             loop.call_soon(self._end_turn)
-            if not self._write:
-                # First read of this loop turn: no batch to join, go now.
-                return await single(request, timeout)
         t = self._t.deadline(timeout)
         future: asyncio.Future[Any] = loop.create_future()
         pending = _Pending(request, future, None if t is None else loop.time() + t)
-        if self._write:
-            key = request.key
-            ranged = isinstance(request, rpc_pb2.DeleteRangeRequest) and bool(request.range_end)
-            if ranged or key in self._keys:
-                # A txn cannot write one key twice, and a ranged delete could
-                # overlap the others: close the batch so far and start a new
-                # one; the batches of a turn are sent one after the other, so
-                # the writes keep their order.
-                self._flush()
-            self._keys.add(key)
-            self._pending.append(pending)
-            if ranged:
-                self._flush()
-        else:
-            self._pending.append(pending)
+        key = request.key
+        ranged = isinstance(request, rpc_pb2.DeleteRangeRequest) and bool(request.range_end)
+        if ranged or key in self._keys:
+            # A txn cannot write one key twice, and a ranged delete could
+            # overlap the others: close the batch so far and start a new one;
+            # the batches of a turn are sent one after the other, so the
+            # writes keep their order.
+            self._flush()
+        self._keys.add(key)
+        self._pending.append(pending)
+        if ranged:
+            self._flush()
         return await future
+
+    def read(self, fields: dict[str, Any], timeout: float | None) -> Awaitable[Any]:
+        """Read with the RangeRequest *fields* (a read coalescer only).
+
+        A plain function returning what to await: the first read of a loop turn
+        is sent at once, on its own, and its awaitable gives the
+        ``RangeResponse``; a later read of the turn gets a future that gives its
+        :class:`aetcd.GetResult` once its batch is answered.
+        """
+        t = self._t
+        if not self._turn_open:
+            self._turn_open = True
+            # (asyncio.get_running_loop() costs ~0.2 us: once per turn.)
+            self._loop = loop = _get_running_loop()
+            loop.call_soon(self._end_turn)
+            if not self._burst:
+                # First read of this loop turn: no batch to join, go now.
+                return t.unary(t.kv.Range, _RangeRequest(**fields), timeout, write=False)
+            # The callers of a batch just answered are resuming in this turn:
+            # their next reads are coming, join them.
+        seconds = t.config.timeout if timeout is None else to_timeout(timeout)
+        loop = self._loop
+        future: asyncio.Future[Any] = loop.create_future()
+        self._reads.append((fields, future, None if seconds is None else loop.time() + seconds))
+        end = fields.get("range_end")
+        self._read_bytes += (
+            len(fields["key"]) + (0 if end is None else len(end)) + _RANGE_FIXED_MAX + _OP_OVERHEAD
+        )
+        return future
 
     def _end_turn(self) -> None:
         self._turn_open = False
-        self._flush()
-        self._tail = None
+        if self._write:
+            self._flush()
+            self._tail = None
+        else:
+            self._flush_reads()
 
     def _flush(self) -> None:
-        """Send what is pending now, as batches (writes: one batch after the other)."""
+        """Send the writes pending now, as batches, one batch after the other."""
         pending, self._pending = self._pending, []
         self._keys = set()
         if not pending:
             return
         loop = asyncio.get_running_loop()
         for batch in self._split(pending):
-            if self._write:
-                task = loop.create_task(self._send_after(self._tail, batch))
-                self._tail = task
-            elif len(batch) == 1:
-                task = loop.create_task(self._send_alone(batch[0]))
-            else:
-                task = loop.create_task(self._send_batch(batch))
+            task = loop.create_task(self._send_after(self._tail, batch))
+            self._tail = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -155,6 +204,126 @@ class Coalescer:
             batches.append(batch)
         return batches
 
+    def _flush_reads(self) -> None:
+        """Send the reads of this turn: one batch, unless they exceed the limits."""
+        reads, self._reads = self._reads, []
+        bound, self._read_bytes = self._read_bytes, 0
+        if not reads:
+            return
+        config = self._t.config
+        if len(reads) == 1:
+            batches = [reads]
+        elif len(reads) <= config.max_txn_ops and bound <= config.max_request_bytes:
+            batches = [reads]  # the common case: no need to size each read
+        else:
+            batches = self._split_reads(reads, config.max_txn_ops, config.max_request_bytes)
+        loop = _get_running_loop()
+        for batch in batches:
+            if len(batch) == 1:
+                task = loop.create_task(self._read_alone(batch[0]))
+            else:
+                task = loop.create_task(self._send_reads(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    def _split_reads(reads: list[_Read], max_ops: int, max_bytes: int) -> list[list[_Read]]:
+        batches: list[list[_Read]] = []
+        batch: list[_Read] = []
+        size = 0
+        for read in reads:
+            try:
+                n = _RangeRequest(**read[0]).ByteSize() + _OP_OVERHEAD
+            except Exception:
+                n = 0  # sent alone later, where the error reaches its caller
+            if batch and (len(batch) >= max_ops or size + n > max_bytes):
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append(read)
+            size += n
+        if batch:
+            batches.append(batch)
+        return batches
+
+    async def _read_alone(self, read: _Read) -> None:
+        fields, future, deadline = read
+        if future.done():
+            return
+        t = self._t
+        try:
+            request = _RangeRequest(**fields)
+            response = await t.unary(t.kv.Range, request, _remaining(deadline), write=False)
+        except BaseException as exc:
+            _settle_future(future, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        if not future.done():
+            future.set_result(_get_view(response))
+
+    async def _send_reads(self, batch: list[_Read]) -> None:
+        live = [r for r in batch if not r[1].done()]
+        if len(live) < 2:
+            if live:
+                await self._read_alone(live[0])
+            return
+        # The earliest deadline of the batch: no caller waits past its own. (A
+        # batch that fails, timing out included, is re-sent per read, each with
+        # what is left of its own deadline.)
+        deadlines = [r[2] for r in live if r[2] is not None]
+        timeout = _remaining(min(deadlines)) if deadlines else None
+        t = self._t
+        try:
+            # One protobuf call from the fields: each RangeRequest is built
+            # once, in place, and never copied.
+            ops: list[Any] = [{"request_range": r[0]} for r in live]
+            request = _TxnRequest(success=ops)
+        except Exception:
+            # Cannot happen with validated fields; if it does, only the faulty
+            # read should fail.
+            await asyncio.gather(*(self._read_alone(r) for r in live))
+            return
+        self.batches_sent += 1
+        self.requests_coalesced += len(live)
+        try:
+            txn = await t.unary(t.kv.Txn, request, timeout, write=False)
+        except OutcomeUnknownError as exc:
+            for r in live:
+                if not r[1].done():
+                    r[1].set_exception(_copy_error(exc))
+            return
+        except EtcdError:
+            # Let each read get its own answer (only a faulty one fails).
+            await asyncio.gather(*(self._read_alone(r) for r in live))
+            return
+        except BaseException as exc:
+            for r in live:
+                _settle_future(r[1], exc)
+            raise
+        # etcd fills only the revision of a txn op's header: each result gets
+        # the txn's whole header (one view shared by the batch), as a request
+        # of its own would have had.
+        responses = txn.responses
+        if len(responses) != len(live):  # not from a sane server; never leave a caller waiting
+            await asyncio.gather(*(self._read_alone(r) for r in live))
+            return
+        views = _get_views(list(map(_response_range, responses)), _header_view(txn.header))
+        for r, view in zip(live, views, strict=True):
+            future = r[1]
+            if not future.done():
+                future.set_result(view)
+        # The callers resume in the next loop turn (each future schedules its
+        # caller) and typically read again: until the end of that turn, the
+        # first read of a turn joins the batch instead of going alone. (The
+        # callback runs right after those callers; a later batch answered
+        # before it runs extends the burst to its own callers.)
+        self._burst += 1
+        _get_running_loop().call_soon(self._end_burst, self._burst)
+
+    def _end_burst(self, burst: int) -> None:
+        if burst == self._burst:
+            self._burst = 0
+
     async def close(self) -> None:
         """Stop the batches in flight; their callers get ClientClosedError."""
         error = ClientClosedError("the client was closed while this request was in flight")
@@ -162,6 +331,11 @@ class Coalescer:
             if not p.future.done():
                 p.future.set_exception(error)
         self._pending = []
+        for r in self._reads:
+            if not r[1].done():
+                r[1].set_exception(error)
+        self._reads = []
+        self._read_bytes = 0
         tasks, self._tasks = list(self._tasks), set()
         for task in tasks:
             task.cancel()
@@ -175,11 +349,9 @@ class Coalescer:
         if p.future.done():
             return
         t = self._t
-        method = t.kv.Range if not self._write else (
-            t.kv.Put if isinstance(p.request, rpc_pb2.PutRequest) else t.kv.DeleteRange
-        )
+        method = t.kv.Put if isinstance(p.request, rpc_pb2.PutRequest) else t.kv.DeleteRange
         try:
-            response = await t.unary(method, p.request, self._remaining(p), write=self._write)
+            response = await t.unary(method, p.request, _remaining(p.deadline), write=True)
         except BaseException as exc:
             _settle_error(p, exc)
             if not isinstance(exc, Exception):
@@ -197,23 +369,19 @@ class Coalescer:
             return
         # RequestOps as constructor arguments: the TxnRequest is built in one
         # protobuf call, copying each request once.
-        ops: list[Any]
-        if self._write:
-            ops = [
-                {"request_put": p.request}
-                if isinstance(p.request, rpc_pb2.PutRequest)
-                else {"request_delete_range": p.request}
-                for p in live
-            ]
-        else:
-            ops = [{"request_range": p.request} for p in live]
+        ops: list[Any] = [
+            {"request_put": p.request}
+            if isinstance(p.request, rpc_pb2.PutRequest)
+            else {"request_delete_range": p.request}
+            for p in live
+        ]
         timeout = self._batch_timeout(live)
         t = self._t
         self.batches_sent += 1
         self.requests_coalesced += len(live)
         try:
             request = rpc_pb2.TxnRequest(success=ops)
-            txn = await t.unary(t.kv.Txn, request, timeout, write=self._write)
+            txn = await t.unary(t.kv.Txn, request, timeout, write=True)
         except OutcomeUnknownError as exc:
             # The batch may or may not have been applied: so may each write.
             for p in live:
@@ -233,11 +401,8 @@ class Coalescer:
         for p, op in zip(live, txn.responses, strict=True):
             if p.future.done():
                 continue
-            which = op.WhichOneof("response")
-            if which == "response_range":
-                response: Any = op.response_range
-            elif which == "response_put":
-                response = op.response_put
+            if op.WhichOneof("response") == "response_put":
+                response: Any = op.response_put
             else:
                 response = op.response_delete_range
             # etcd fills only the revision of a txn op's header: give each the
@@ -245,15 +410,8 @@ class Coalescer:
             response.header.CopyFrom(header)
             p.future.set_result(response)
 
-    def _remaining(self, p: _Pending) -> float | None:
-        if p.deadline is None:
-            return None
-        return max(p.deadline - asyncio.get_running_loop().time(), 0.001)
-
     def _batch_timeout(self, batch: list[_Pending]) -> float | None:
-        # The earliest deadline of the batch: no caller waits past its own. (A
-        # read batch that times out is re-sent per read, each with what is left
-        # of its own deadline.)
+        # The earliest deadline of the batch: no caller waits past its own.
         deadlines = [p.deadline for p in batch if p.deadline is not None]
         if not deadlines:
             return None
@@ -267,10 +425,20 @@ def _copy_error(exc: OutcomeUnknownError) -> OutcomeUnknownError:
 
 
 def _settle_error(p: _Pending, exc: BaseException) -> None:
-    if p.future.done():
+    _settle_future(p.future, exc)
+
+
+def _settle_future(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if future.done():
         return
     if isinstance(exc, asyncio.CancelledError):
         # Only close() cancels our tasks.
-        p.future.set_exception(ClientClosedError("the client was closed"))
+        future.set_exception(ClientClosedError("the client was closed"))
     else:
-        p.future.set_exception(exc)
+        future.set_exception(exc)
+
+
+def _remaining(deadline: float | None) -> float | None:
+    if deadline is None:
+        return None
+    return max(deadline - _get_running_loop().time(), 0.001)

@@ -68,12 +68,8 @@ class KV:
     _read_batcher: Coalescer | None = None
     _write_batcher: Coalescer | None = None
 
-    # The coalescers' one-request paths: plain functions returning the call's
-    # awaitable (Transport.unary), so no coroutine of their own.
-    def _range(self, req: Any, timeout: float | None) -> Awaitable[Any]:
-        t = self._t
-        return t.unary(t.kv.Range, req, timeout, write=False)
-
+    # The write coalescer's one-request paths: plain functions returning the
+    # call's awaitable (Transport.unary), so no coroutine of their own.
     def _put(self, req: Any, timeout: float | None) -> Awaitable[Any]:
         t = self._t
         return t.unary(t.kv.Put, req, timeout, write=True)
@@ -171,17 +167,22 @@ class KV:
         ns = t.config.namespace
         if ns:
             fields = _ns_fields("request_range", fields, ns)
-        req = _RangeRequest(**fields)
         if t.state is not _OPENED or t.forked:
             await t.open()
         batcher = self._read_batcher
+        result: GetResult
         if batcher is not None and "serializable" not in fields:
-            response = await batcher.call(req, timeout, self._range)
+            # The RangeRequest is built by the coalescer: alone, or in place
+            # inside its batch's TxnRequest. A batched read comes back as a
+            # GetResult already, a read sent alone as the RangeResponse.
+            response = await batcher.read(fields, timeout)
+            result = response if type(response) is GetResult else _get_view(response)
         else:
-            response = await t.unary(t.kv.Range, req, timeout, write=False)
+            req = _RangeRequest(**fields)
+            result = _get_view(await t.unary(t.kv.Range, req, timeout, write=False))
         if ns:
-            return _strip_get(_get_view(response), len(ns))
-        return _get_view(response)
+            return _strip_get(result, len(ns))
+        return result
 
     async def put(
         self,

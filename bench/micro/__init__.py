@@ -9,6 +9,9 @@ Run from the repository root with ``.venv/bin/python -m bench.micro.NAME [ENDPOI
 ``decode``     ways to turn a 1,000-key RangeResponse into Python objects.
 ``hasleader``  in-process A/B of bare grpc.aio Put/Range with and without the
                ``hasleader`` metadata (``ENDPOINT put|get``; get reads bench/get/).
+``coalesce``   Python cost per coalesced ``get`` (get64: 64 tasks) with the
+               Range and Txn RPCs faked out (no endpoint; ``[TASKS] [DELAY]``),
+               and how many reads went alone (each a whole RPC under real load).
 ``watch``      Python cost per watch event with the stream faked: the floor's
                read loop, a reader-task-to-consumer hand-off alone, aetcd's
                watch, and ``Event.from_pb`` (no endpoint; ``[N]`` events).

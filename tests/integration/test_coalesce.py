@@ -153,3 +153,41 @@ async def test_close_fails_batched_requests_loudly(etcd_server_factory: Any) -> 
 def test_bad_flags() -> None:
     with pytest.raises(TypeError):
         aetcd.Client("127.0.0.1:2379", coalesce_reads=1)  # type: ignore[arg-type]
+
+
+async def test_batched_reads_match_reads_of_their_own(etcd_server: Any, etcd_prefix: str) -> None:
+    p = etcd_prefix
+    async with aetcd.Client(etcd_server.endpoint) as client, aetcd.Client(
+        etcd_server.endpoint, coalesce_reads=False
+    ) as plain:
+        await client.txn(success=[aetcd.Op.put(f"{p}{i}", str(i)) for i in range(20)])
+        calls = [
+            lambda c: c.get(f"{p}3"),
+            lambda c: c.get(f"{p}1", prefix=True),
+            lambda c: c.get(p, prefix=True, limit=5, sort_order=aetcd.SortOrder.DESCEND),
+            lambda c: c.get(f"{p}2", range_end=f"{p}5", keys_only=True),
+            lambda c: c.get(p, prefix=True, count_only=True),
+            lambda c: c.get(f"{p}missing"),
+        ]
+        batcher = client._read_batcher
+        assert batcher is not None
+        before = batcher.requests_coalesced
+        batched = await asyncio.gather(*(call(client) for call in calls))
+        assert batcher.requests_coalesced == before + len(calls) - 1
+        alone = [await call(plain) for call in calls]
+        assert [(r.kvs, r.count, r.more) for r in batched] == [(r.kvs, r.count, r.more) for r in alone]
+        for b, a in zip(batched, alone, strict=True):
+            h, g = b.header, a.header
+            assert (h.cluster_id, h.member_id, h.raft_term) == (g.cluster_id, g.member_id, g.raft_term)
+            assert h.revision == g.revision
+
+
+async def test_batched_reads_in_a_namespace(etcd_server: Any, etcd_prefix: str) -> None:
+    async with aetcd.Client(etcd_server.endpoint, namespace=etcd_prefix + "ns/") as client:
+        await client.txn(success=[aetcd.Op.put(f"k{i}", str(i)) for i in range(10)])
+        results = await asyncio.gather(*(client.get(f"k{i}") for i in range(10)))
+        assert [r.kvs[0].key for r in results] == [f"k{i}".encode() for i in range(10)]
+        prefixed = await asyncio.gather(client.get("k1"), client.get("k", prefix=True))
+        assert [kv.key for kv in prefixed[1].kvs] == sorted(f"k{i}".encode() for i in range(10))
+        batcher = client._read_batcher
+        assert batcher is not None and batcher.requests_coalesced == 9
