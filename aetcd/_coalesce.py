@@ -287,13 +287,9 @@ class Coalescer:
         self.requests_coalesced += len(live)
         try:
             txn = await t.unary(t.kv.Txn, request, timeout, write=False)
-        except OutcomeUnknownError as exc:
-            for r in live:
-                if not r[1].done():
-                    r[1].set_exception(_copy_error(exc))
-            return
         except EtcdError:
-            # Let each read get its own answer (only a faulty one fails).
+            # Reads have no unknown outcome: let each read get its own answer
+            # (only a faulty one fails; a timed-out batch is retried per read).
             await asyncio.gather(*(self._read_alone(r) for r in live))
             return
         except BaseException as exc:
