@@ -36,14 +36,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from operator import attrgetter
 from typing import Any, Final, TypeAlias
 
 from ._channel import Transport
-from ._keys import to_timeout
 from ._pb import rpc_pb2
 from .errors import ClientClosedError, EtcdError, OutcomeUnknownError
-from .types import _get_view, _get_views, _header_view
+from .types import _get_view, _header_view
 
 # Per-request framing inside a TxnRequest, on top of the request's own size.
 _OP_OVERHEAD: Final = 16
@@ -55,7 +53,6 @@ _RANGE_FIXED_MAX: Final = 11 * 11 + 2 * 6
 _RangeRequest = rpc_pb2.RangeRequest
 _TxnRequest = rpc_pb2.TxnRequest
 _get_running_loop = asyncio.get_running_loop
-_response_range = attrgetter("response_range")
 
 #: A read waiting for its batch: (RangeRequest fields, future, deadline or None).
 #: A tuple, not an object: one allocation and no __init__ frame per read.
@@ -148,7 +145,7 @@ class Coalescer:
                 return t.unary(t.kv.Range, _RangeRequest(**fields), timeout, write=False)
             # The callers of a batch just answered are resuming in this turn:
             # their next reads are coming, join them.
-        seconds = t.config.timeout if timeout is None else to_timeout(timeout)
+        seconds = t.deadline(timeout)
         loop = self._loop
         future: asyncio.Future[Any] = loop.create_future()
         self._reads.append((fields, future, None if seconds is None else loop.time() + seconds))
@@ -303,7 +300,8 @@ class Coalescer:
         if len(responses) != len(live):  # not from a sane server; never leave a caller waiting
             await asyncio.gather(*(self._read_alone(r) for r in live))
             return
-        views = _get_views(list(map(_response_range, responses)), _header_view(txn.header))
+        header = _header_view(txn.header)
+        views = [_get_view(op.response_range, header) for op in responses]
         for r, view in zip(live, views, strict=True):
             future = r[1]
             if not future.done():
@@ -349,7 +347,7 @@ class Coalescer:
         try:
             response = await t.unary(method, p.request, _remaining(p.deadline), write=True)
         except BaseException as exc:
-            _settle_error(p, exc)
+            _settle_future(p.future, exc)
             if not isinstance(exc, Exception):
                 raise
             return
@@ -391,7 +389,7 @@ class Coalescer:
             return
         except BaseException as exc:
             for p in live:
-                _settle_error(p, exc)
+                _settle_future(p.future, exc)
             raise
         header = txn.header
         for p, op in zip(live, txn.responses, strict=True):
@@ -418,10 +416,6 @@ def _copy_error(exc: OutcomeUnknownError) -> OutcomeUnknownError:
     copy = type(exc)(exc.message, code=exc.code)
     copy.__cause__ = exc.__cause__
     return copy
-
-
-def _settle_error(p: _Pending, exc: BaseException) -> None:
-    _settle_future(p.future, exc)
 
 
 def _settle_future(future: asyncio.Future[Any], exc: BaseException) -> None:

@@ -468,10 +468,12 @@ def _kv_fields(kv: KeyValue, key: bytes) -> KeyValue:
     return copy
 
 
-def _get_view(pb: rpc_pb2.RangeResponse) -> GetResult:
+def _get_view(pb: rpc_pb2.RangeResponse, header: Any = _LAZY) -> GetResult:
+    """The GetResult view of *pb*; *header*: a txn's header view for the ranges
+    of a txn (etcd fills only the revision of a txn op's own header)."""
     r = _new(GetResult)
     _set_pb(r, pb)
-    _set_h(r, _LAZY)
+    _set_h(r, header)
     pbs = pb.kvs
     if len(pbs) == 1:  # the common single-key get, inline
         kv = _new(KeyValue)
@@ -480,26 +482,6 @@ def _get_view(pb: rpc_pb2.RangeResponse) -> GetResult:
     else:
         _set_get_kvs(r, _kv_views(pbs))
     return r
-
-
-def _get_views(pbs: Sequence[rpc_pb2.RangeResponse], header: ResponseHeader) -> list[GetResult]:
-    """GetResult views of the range responses of a txn, all with *header* (the
-    txn's: etcd fills only the revision of a txn op's own header)."""
-    views: list[GetResult] = []
-    add = views.append
-    for pb in pbs:
-        r = _new(GetResult)
-        _set_pb(r, pb)
-        _set_h(r, header)
-        kvs = pb.kvs
-        if len(kvs) == 1:
-            kv = _new(KeyValue)
-            _set_pb(kv, kvs[0])
-            _set_get_kvs(r, [kv])
-        else:
-            _set_get_kvs(r, _kv_views(kvs))
-        add(r)
-    return views
 
 
 def _put_view(pb: rpc_pb2.PutResponse) -> PutResult:

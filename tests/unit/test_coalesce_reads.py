@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from aetcd import ClientClosedError, CompactedError, GetResult, UnavailableError
+from aetcd._channel import Transport
 from aetcd._coalesce import Coalescer
 from aetcd._pb import kv_pb2, rpc_pb2
 from aetcd.types import _get_view
@@ -29,6 +30,8 @@ def _kv(key: bytes) -> kv_pb2.KeyValue:
 
 class FakeTransport:
     """What Coalescer uses of aetcd._channel.Transport, answering from memory."""
+
+    deadline = Transport.deadline  # the real timeout normalisation (reads self.config)
 
     def __init__(self, *, max_txn_ops: int = 128, max_request_bytes: int = 1536 * 1024) -> None:
         self.config = SimpleNamespace(
