@@ -441,12 +441,8 @@ class Watch:
         self.next_revision = last + 1
         self._buffer.append(item)
         buffered = self._buffered_events = self._buffered_events + n
-        waiters = self._waiters
-        if waiters:
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            waiters.clear()
+        if self._waiters:
+            self._wake()
         if buffered >= self._max_buffer:
             self._paused = True
             self.pauses += 1
