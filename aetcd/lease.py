@@ -21,13 +21,12 @@ manager that mirrors Go's ``lessor`` (``client/v3/lease.go``):
 A lost lease never comes back: ``lease.alive`` turns False, ``await
 lease.lost()`` returns and ``lease.lost_reason`` says why.
 
-Why the grid and the batch I/O (:class:`_StreamIO`): at a few hundred
-keep-alives a second the cost is not Python but wake-ups. Each grpc.aio stream
-message is a completion that wakes gRPC's poller thread and the event loop
-(~100-200 us of CPU on a small VM). Renewing leases in bursts, writing a
-burst's requests with gRPC's buffer hint and pairing each further request
-with the read of an earlier reply in one batch brings a keep-alive down to
-about one completion (see BENCHMARKS.md, "Lease keep-alives").
+Why the grid: at a few hundred keep-alives a second the cost is not Python
+but wake-ups. Each grpc.aio stream message is a completion that wakes gRPC's
+poller thread and the event loop. Renewing leases on a shared TTL/3 grid
+turns the renewals of many leases into one burst per tick, written back to
+back by one task while another reads the replies (see BENCHMARKS.md, "Lease
+keep-alives"). Only grpc.aio's public ``write()``/``read()`` are used.
 """
 
 from __future__ import annotations
@@ -36,14 +35,13 @@ import asyncio
 import collections
 import dataclasses
 import heapq
-import importlib
 import logging
 import math
 import random
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Final, TypeAlias
+from typing import Final, TypeAlias
 
 import grpc
 import grpc.aio
@@ -78,11 +76,6 @@ _RECONNECT_WAIT: Final = 0.5  # before reopening a broken stream (Go: retryConnW
 _DEADLINE_CHECK: Final = 1.0  # period of the deadline sweep (Go: deadlineLoop)
 _STARTUP_RETRY: Final = 0.2  # etcd < 3.5.3 may answer TTL 0 right after a grant (#13932)
 _IDLE_LINGER: Final = 5.0  # keep the stream this long after the last lease leaves
-_KICK_OFF: Final = 64  # requests the sender writes before the receiver takes over a burst
-_LOW_WATER: Final = 16  # flush held requests when fewer answers than this are on the way
-_MAX_HELD: Final = 256  # ... or when this many requests are held back
-_SLOW_EXCHANGE: Final = 0.5  # an exchange waiting this long: stop pairing for a while
-_PAIRING_PAUSE: Final = 60.0  # ... this long
 _BACKOFF: Final = 0.025  # between keepalive_once retries (as for unary reads)
 _HANG_UP_GRACE: Final = 1.0  # for the server to end a half-closed stream cleanly
 
@@ -102,124 +95,6 @@ def _next_tick(now: float, period: float) -> float:
     if tick <= now:  # rounding at a tick
         return now + period
     return min(tick, now + period)
-
-
-def _load_cygrpc() -> Any:
-    """grpc's Cython layer if it has the batch operations :class:`_StreamIO` uses, else None.
-
-    They are grpc internals (``grpc._cython.cygrpc``), stable for years but not
-    public API: everything is checked here, and anything missing means the
-    public ``call.write()`` / ``call.read()`` path.
-    """
-    try:
-        cy = importlib.import_module("grpc._cython.cygrpc")
-        cy.SendMessageOperation(b"", cy.WriteFlag.buffer_hint)
-        cy.ReceiveMessageOperation(0)
-        if not (callable(cy.execute_batch) and issubclass(cy.ExecuteBatchError, Exception)):
-            return None
-    except Exception:
-        return None
-    return cy
-
-
-_cygrpc: Any = _load_cygrpc()
-_HINT: Final[int] = int(_cygrpc.WriteFlag.buffer_hint) if _cygrpc is not None else 0
-
-
-class _StreamIO:
-    """Message I/O on one LeaseKeepAlive stream, with gRPC batches when available.
-
-    Through grpc.aio's public API every message is one completion (a wake-up of
-    gRPC's poller thread and of the event loop). When :func:`_load_cygrpc`
-    found grpc's batch operations, this class uses them on the call's Cython
-    object: :meth:`send` with ``hint=True`` lets gRPC hold the message until a
-    later unhinted one (so a burst is written in few syscalls), and
-    :meth:`exchange` sends a request and reads the next reply in **one**
-    completion. Only one send and one read may be pending on a call; the
-    caller (:class:`_KeepAlive`) keeps to that.
-
-    The first reply is read through ``call.read()`` (it also waits for the
-    stream to be established), and every failure is turned into the call's
-    own status through ``call.read()``, so errors look the same either way.
-    """
-
-    __slots__ = ("_loop", "_raw", "_started", "call")
-
-    def __init__(self, call: StreamCall) -> None:
-        self.call = call
-        self._raw: Any = getattr(call, "_cython_call", None) if _cygrpc is not None else None
-        self._loop = asyncio.get_running_loop()
-        self._started = False  # the first reply was read
-
-    @property
-    def ready(self) -> bool:
-        """True once hints and :meth:`exchange` may be used (batches, after the first reply)."""
-        return self._started and self._raw is not None
-
-    async def send(self, lease: Lease, hint: bool) -> bool:
-        """Write *lease*'s keep-alive request; False if the stream is broken."""
-        if self.ready:
-            try:
-                op = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
-                return await self._execute((op,))
-            except (TypeError, AttributeError) as exc:
-                self._give_up(exc)
-        try:
-            await self.call.write(lease._request)
-        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            return False
-        return True
-
-    async def recv(self) -> rpc_pb2.LeaseKeepAliveResponse | None:
-        """The next reply; None when the server ended the stream; AioRpcError on failure."""
-        if self.ready:
-            try:
-                op = _cygrpc.ReceiveMessageOperation(0)
-                return await self._reply(await self._execute((op,)), op)
-            except (TypeError, AttributeError) as exc:
-                self._give_up(exc)
-        response = await self.call.read()
-        if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
-            return None
-        self._started = True
-        return response
-
-    async def exchange(self, lease: Lease, hint: bool) -> rpc_pb2.LeaseKeepAliveResponse | None:
-        """Write *lease*'s request and read the next reply, in one completion if :attr:`ready`."""
-        if self.ready:
-            try:
-                send = _cygrpc.SendMessageOperation(lease._payload, _HINT if hint else 0)
-                op = _cygrpc.ReceiveMessageOperation(0)
-                return await self._reply(await self._execute((send, op)), op)
-            except (TypeError, AttributeError) as exc:
-                self._give_up(exc)
-        await self.send(lease, False)  # a failure shows in the read
-        return await self.recv()
-
-    async def _execute(self, ops: tuple[Any, ...]) -> bool:
-        """Run *ops* as one batch; False if it failed (the call has ended)."""
-        try:
-            await _cygrpc.execute_batch(self._raw, ops, self._loop)
-        except _cygrpc.ExecuteBatchError:
-            return False
-        return True
-
-    async def _reply(self, ok: bool, op: Any) -> rpc_pb2.LeaseKeepAliveResponse | None:
-        data = op.message() if ok else None
-        if data is None:
-            # The stream ended: read its status the public way (raises AioRpcError).
-            response = await self.call.read()
-            if isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
-                return response  # not expected, but a reply is a reply
-            return None
-        return rpc_pb2.LeaseKeepAliveResponse.FromString(data)
-
-    def _give_up(self, exc: Exception) -> None:
-        """grpc's internals do not behave as :func:`_load_cygrpc` found: public API from now on."""
-        global _cygrpc
-        _log.warning("lease keep-alive: grpc batch operations failed (%r); not using them", exc)
-        _cygrpc = None
-        self._raw = None
 
 
 def _check_ttl(ttl: object) -> int:
@@ -276,7 +151,6 @@ class Lease:
         "_listener",
         "_lost",
         "_next",
-        "_payload",
         "_reason",
         "_request",
         "_retried",
@@ -301,7 +175,6 @@ class Lease:
         self._confirmed = False  # a keep-alive was answered with TTL > 0
         self._retried = False  # the one startup retry on TTL 0 was used
         self._request = rpc_pb2.LeaseKeepAliveRequest(ID=id)
-        self._payload = self._request.SerializeToString()
         # Called with the new TTL on every renewal (the CLI prints them).
         self._listener: Callable[[int], None] | None = None
 
@@ -412,13 +285,9 @@ class _KeepAlive:
     An unexpected exception marks every lease lost (``lost_reason.__cause__`` is
     the exception), is logged on the ``aetcd`` logger, and ends the task.
 
-    **A burst of due leases** goes into the outbox. With gRPC batches
-    (:class:`_StreamIO`) the sender writes the first :data:`_KICK_OFF` of them
-    (hinted, the last one flushing) and the receiver, as their replies come in,
-    sends each further request in one batch with the read of an earlier reply
-    ("pairing"). Pairing relies on etcd answering every request, in order,
-    promptly; a reply out of order (a grpc-proxy) stops it for the stream and a
-    slow exchange for a minute, and the sender then writes the rest itself.
+    **A burst of due leases** goes into the outbox, which the sender writes
+    back to back (``call.write()``) while the receiver reads the replies
+    (``call.read()``): grpc.aio's public stream API only.
     """
 
     def __init__(self, transport: Transport) -> None:
@@ -435,22 +304,13 @@ class _KeepAlive:
         self._established = False  # the current stream has had an answer
         self._stopping = False  # the current stream is being hung up on purpose
         self._closed = False
-        # Per stream: leases due and not yet written, ids written and not yet
-        # answered (oldest first), how many of the newest of those gRPC may
-        # still hold back (hinted), whether the sender or the receiver is
-        # writing, and from when the receiver may pair writes with reads.
+        # Per stream: leases due and not yet written.
         self._outbox: collections.deque[Lease] = collections.deque()
-        self._inflight: collections.deque[int] = collections.deque()
-        self._held = 0
-        self._writing = False
-        self._pair_after = math.inf
         #: Keep-alive streams opened so far (a test hook, and a reconnect counter).
         self.streams_opened = 0
-        #: Keep-alive requests sent, replies received, and requests sent paired
-        #: with a read, so far.
+        #: Keep-alive requests sent and replies received, so far.
         self.sent = 0
         self.received = 0
-        self.paired = 0
 
     # -- membership ------------------------------------------------------------------
 
@@ -634,12 +494,7 @@ class _KeepAlive:
         self._call = call
         self._established = False
         self.streams_opened += 1
-        io = _StreamIO(call)
         self._outbox.clear()
-        self._inflight.clear()
-        self._held = 0
-        self._writing = False
-        self._pair_after = -math.inf
         try:
             # A new stream: every lease is due now (Go resends on reconnect too).
             now = time.monotonic()
@@ -649,8 +504,8 @@ class _KeepAlive:
             self._heap[:] = [(now, x._seq, x.id) for x in self.leases.values()]
             heapq.heapify(self._heap)
             async with asyncio.TaskGroup() as tg:
-                sender = tg.create_task(self._send_loop(io))
-                error = await self._receive_loop(io)
+                sender = tg.create_task(self._send_loop(call))
+                error = await self._receive_loop(call)
                 sender.cancel()
             return error
         finally:
@@ -660,90 +515,19 @@ class _KeepAlive:
 
     # -- receiving -------------------------------------------------------------------
 
-    async def _receive_loop(self, io: _StreamIO) -> EtcdError:
+    async def _receive_loop(self, call: StreamCall) -> EtcdError:
         while True:
             try:
-                if (
-                    self._outbox
-                    and not self._writing
-                    and io.ready
-                    and time.monotonic() >= self._pair_after
-                ):
-                    if await self._pair(io):
-                        continue
-                    response = None  # the server ended the stream
-                else:
-                    response = await io.recv()
+                response = await call.read()
             except grpc.aio.AioRpcError as exc:
                 error = from_grpc(exc)
                 error.__cause__ = exc
                 return error
-            if response is None:
+            if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
                 return ConnectionFailedError("the server ended the keep-alive stream")
-            self._answered(response)
-
-    async def _pair(self, io: _StreamIO) -> bool:
-        """Write the outbox, each request in one batch with the read of an earlier reply.
-
-        A request is hinted (gRPC may hold it back) while more than
-        :data:`_LOW_WATER` flushed requests are still unanswered, so the read
-        it is paired with never waits for a held one. False if the server
-        ended the stream; raises AioRpcError if it failed.
-        """
-        outbox, inflight = self._outbox, self._inflight
-        monotonic = time.monotonic
-        self._writing = True
-        last: Lease | None = None
-        try:
-            while outbox:
-                started = monotonic()
-                if started < self._pair_after:
-                    break  # stopped or paused meanwhile
-                lease = outbox.popleft()
-                if lease._keeper is not self:
-                    continue  # removed while queued
-                hint = (
-                    bool(outbox)
-                    and len(inflight) - self._held > _LOW_WATER
-                    and self._held < _MAX_HELD
-                )
-                self._held = self._held + 1 if hint else 0
-                inflight.append(lease.id)
-                self.sent += 1
-                self.paired += 1
-                last = lease
-                response = await io.exchange(lease, hint)
-                if response is None:
-                    return False
-                if monotonic() - started > _SLOW_EXCHANGE:
-                    _log.debug("lease keep-alive: slow reply; pairing paused")
-                    self._pair_after = max(self._pair_after, monotonic() + _PAIRING_PAUSE)
-                self._answered(response)
-            if self._held and last is not None:
-                # Requests are held back but nothing else will be written: flush.
-                self._held = 0
-                inflight.append(last.id)
-                self.sent += 1
-                await io.send(last, False)  # a failure shows in the next read
-            return True
-        finally:
-            self._writing = False
-            if outbox:
-                self._wake.set()  # pairing stopped: the sender writes the rest
-
-    def _answered(self, response: rpc_pb2.LeaseKeepAliveResponse) -> None:
-        self.received += 1
-        self._established = True
-        inflight = self._inflight
-        if inflight and inflight.popleft() != response.ID:
-            # Not etcd's one reply per request in order (a grpc-proxy answers
-            # whenever its own lessor does): never wait on a reply to write.
-            if self._pair_after != math.inf:
-                _log.debug("lease keep-alive: replies out of order; pairing stopped")
-            self._pair_after = math.inf
-        if self._held > len(inflight):
-            self._held = len(inflight)  # gRPC did not hold them back after all
-        self._on_reply(response.ID, response.TTL)
+            self.received += 1
+            self._established = True
+            self._on_reply(response.ID, response.TTL)
 
     def _on_reply(self, lid: int, ttl: int) -> None:
         lease = self.leases.get(lid)
@@ -772,7 +556,7 @@ class _KeepAlive:
 
     # -- sending ---------------------------------------------------------------------
 
-    async def _send_loop(self, io: _StreamIO) -> None:
+    async def _send_loop(self, call: StreamCall) -> None:
         heap = self._heap
         leases = self.leases
         outbox = self._outbox
@@ -786,7 +570,7 @@ class _KeepAlive:
                     self._push(lease, _next_tick(now, lease._current_ttl / 3))
                     outbox.append(lease)
             self._wake.clear()
-            if outbox and not self._writing and not await self._write(io):
+            if outbox and not await self._write(call):
                 return  # the stream broke; the receiver reports why
             self._sleep_until = heap[0][0] if heap else math.inf
             delay = self._sleep_until - time.monotonic()
@@ -798,34 +582,19 @@ class _KeepAlive:
                     pass
             self._sleep_until = -math.inf
 
-    async def _write(self, io: _StreamIO) -> bool:
-        """Write the outbox, or with pairing its first :data:`_KICK_OFF` requests.
-
-        Leaves the rest to the receiver only when replies are on the way (it
-        pairs on each of them); otherwise writes on. False if the stream broke.
-        """
-        outbox, inflight = self._outbox, self._inflight
-        self._writing = True
-        try:
-            while outbox:
-                pairing = io.ready and time.monotonic() >= self._pair_after
-                if pairing and len(inflight) > self._held:
-                    return True  # replies are on the way: the receiver pairs the rest
-                count = min(len(outbox), _KICK_OFF) if pairing else len(outbox)
-                batch = [outbox.popleft() for _ in range(count)]
-                for i, lease in enumerate(batch):
-                    last = i == count - 1
-                    if lease._keeper is not self and not last:
-                        continue  # removed while queued (the last one still flushes)
-                    hint = io.ready and not last
-                    self._held = self._held + 1 if hint else 0
-                    inflight.append(lease.id)
-                    self.sent += 1
-                    if not await io.send(lease, hint):
-                        return False
-            return True
-        finally:
-            self._writing = False
+    async def _write(self, call: StreamCall) -> bool:
+        """Write the outbox, back to back; False if the stream broke."""
+        outbox = self._outbox
+        while outbox:
+            lease = outbox.popleft()
+            if lease._keeper is not self:
+                continue  # removed while queued
+            self.sent += 1
+            try:
+                await call.write(lease._request)
+            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+                return False  # the receiver reports why
+        return True
 
 
 class _LeaseContext:
