@@ -5,8 +5,8 @@ Start with :class:`Client`; results are the frozen dataclasses of
 :class:`Op` and :class:`Compare` values of :mod:`aetcd.ops`.
 """
 
-# First: gRPC core's client I/O path is chosen when grpc is imported.
-from . import _grpc_tuning  # noqa: F401
+# First: refuse unsupported protobuf/grpcio releases with one clear error.
+from . import _versions  # noqa: F401
 from .client import Client
 from .config import TLS
 from .errors import (

@@ -186,13 +186,9 @@ class Member:
         """*method* bound to this member's channel (cached)."""
         bound = self._callables.get(method.path)
         if bound is None:
-            factory = getattr(self.channel, method.kind)
-            bound = factory(
-                method.path,
-                request_serializer=method.serializer,
-                response_deserializer=method.deserializer,
-                _registered_method=True,
-            )
+            # Exactly what the generated stub passed (serializers, and whatever
+            # else grpcio-tools' code hands a channel): aetcd adds nothing.
+            bound = getattr(self.channel, method.kind)(method.path, **method.options)
             self._callables[method.path] = bound
         return bound
 
@@ -200,16 +196,13 @@ class Member:
 class _Method:
     """A stub method that picks a member each time it is called."""
 
-    __slots__ = ("deserializer", "kind", "path", "serializer", "transport")
+    __slots__ = ("kind", "options", "path", "transport")
 
-    def __init__(
-        self, transport: Transport, kind: str, path: str, serializer: Any, deserializer: Any
-    ) -> None:
+    def __init__(self, transport: Transport, kind: str, path: str, options: dict[str, Any]) -> None:
         self.transport = transport
         self.kind = kind
         self.path = path
-        self.serializer = serializer
-        self.deserializer = deserializer
+        self.options = options
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         member = self.transport.pick()
@@ -229,8 +222,7 @@ class _Router:
             self._t,
             kind,
             path,
-            kwargs.get("request_serializer"),
-            kwargs.get("response_deserializer"),
+            kwargs,
         )
 
     def unary_unary(self, method: str, **kwargs: Any) -> _Method:
