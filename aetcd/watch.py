@@ -773,8 +773,10 @@ class _WatchStream:
                 watch.on_created(r.header)
             return
         if r.canceled or r.compact_revision:
-            del self._by_id[wid]
-            self._cancelling.add(wid)
+            # The server stops delivering to this watch, but etcd keeps a
+            # compacted watcher registered until it is cancelled: cancel it
+            # (once; as Go's clientv3 does for every watcher it closes).
+            self._cancel_id(wid, watch)
             if r.compact_revision:
                 watch.fail(
                     CompactedError(
