@@ -8,7 +8,6 @@ the same elections.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
@@ -17,8 +16,8 @@ from .._keys import to_bytes, to_key
 from ..errors import CompactedError, ElectionNotLeaderError, LeaseLostError
 from ..ops import Compare, Op
 from ..types import EventType, GetResult, KeyValue, SortOrder, SortTarget
-from ._util import first_of
-from ._wait import wait_deletes
+from ._util import first_of, wait_timeout
+from ._wait import WaitTimeout, wait_deletes
 from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
@@ -82,42 +81,48 @@ class Election:
     async def campaign(self, value: str | bytes, *, timeout: float | None = None) -> None:
         """Become a candidate with *value* and return once leader.
 
-        Candidates are served in the order they joined. On *timeout*,
-        cancellation or any failure the candidacy is withdrawn (my key deleted)
-        and the error re-raised; if the session is lost while waiting,
-        :class:`aetcd.LeaseLostError`.
+        Candidates are served in the order they joined. *timeout* (seconds)
+        bounds only the waiting for earlier candidates, not the round trips to
+        etcd (each bounded by the client's timeout): ``campaign(v, timeout=0)``
+        wins an election nobody leads, and raises ``TimeoutError`` at once
+        otherwise. On timeout, cancellation or any failure the candidacy is
+        withdrawn (my key deleted) and the error re-raised; if the session is
+        lost while waiting, :class:`aetcd.LeaseLostError`.
         """
         val = to_bytes(value, "value")
+        timeout = wait_timeout(timeout)
         if self._key is not None:
             raise RuntimeError("already campaigning; resign() first")
         session = await self._owner.open()
         key = self.prefix + f"{session.lease_id:x}".encode()
         revision = 0
         try:
-            async with asyncio.timeout(timeout):
-                res = await self._client.txn(
-                    compare=[Compare.create_revision(key) == 0],
-                    success=[Op.put(key, val, lease=session.lease_id)],
-                    failure=[Op.get(key)],
-                )
-                self._key = key
-                if res.succeeded:
-                    self._revision = revision = res.header.revision
-                else:
-                    # My key survives from an earlier campaign on this session.
-                    existing = res.responses[0]
-                    assert isinstance(existing, GetResult)
-                    self._revision = revision = existing.kvs[0].create_revision
-                    if existing.kvs[0].value != val:
-                        await self.proclaim(val)
+            res = await self._client.txn(
+                compare=[Compare.create_revision(key) == 0],
+                success=[Op.put(key, val, lease=session.lease_id)],
+                failure=[Op.get(key)],
+            )
+            self._key = key
+            if res.succeeded:
+                self._revision = revision = res.header.revision
+            else:
+                # My key survives from an earlier campaign on this session.
+                existing = res.responses[0]
+                assert isinstance(existing, GetResult)
+                self._revision = revision = existing.kvs[0].create_revision
+                if existing.kvs[0].value != val:
+                    await self.proclaim(val)
+            try:
                 finished, _ = await first_of(
-                    wait_deletes(self._client, self.prefix, revision - 1), session.lost()
+                    wait_deletes(self._client, self.prefix, revision - 1, timeout), session.lost()
                 )
-                if not finished:
-                    raise LeaseLostError(f"the session was lost while campaigning in {self.name!r}")
-                mine = await self._client.get(key, keys_only=True)
-                if not mine.kvs or mine.kvs[0].create_revision != revision:
-                    raise LeaseLostError(f"my candidate key {key!r} vanished while waiting")
+            except WaitTimeout:
+                raise TimeoutError(f"not leader of {self.name!r} within {timeout} s") from None
+            if not finished:
+                raise LeaseLostError(f"the session was lost while campaigning in {self.name!r}")
+            mine = await self._client.get(key, keys_only=True)
+            if not mine.kvs or mine.kvs[0].create_revision != revision:
+                raise LeaseLostError(f"my candidate key {key!r} vanished while waiting")
         except BaseException:
             await self._withdraw(key, revision)
             raise

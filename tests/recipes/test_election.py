@@ -262,3 +262,18 @@ async def test_shared_session_election(etcd_client: aetcd.Client, etcd_prefix: s
         assert election.key == f"{etcd_prefix}s/{session.lease_id:x}".encode()
         await election.resign()
         assert session.alive  # a shared session outlives the candidacy
+
+
+async def test_campaign_timeout_bounds_only_the_waiting(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    name = etcd_prefix + "zero"
+    first = etcd_client.election(name)
+    await first.campaign("first", timeout=0)  # nobody leads: the round trips still run
+    assert first.is_leader
+    other = etcd_client.election(name)
+    with pytest.raises(TimeoutError):
+        await other.campaign("other", timeout=0)
+    assert other.key is None
+    assert (await etcd_client.get(name + "/", prefix=True)).count == 1
+    await first.resign()
