@@ -149,11 +149,14 @@ async def test_compacted_watch_is_cancelled_on_server(etcd_server_factory: Facto
         stream = client._watch_stream
         assert stream is not None
         cancels: list[int] = []
+        creates: list[bytes] = []
         send = stream.send
 
         def spy(request: Any) -> None:
             if request.HasField("cancel_request"):
                 cancels.append(request.cancel_request.watch_id)
+            if request.HasField("create_request"):
+                creates.append(request.create_request.key)
             send(request)
 
         stream.send = spy  # type: ignore[method-assign]
@@ -171,6 +174,20 @@ async def test_compacted_watch_is_cancelled_on_server(etcd_server_factory: Facto
         (event,) = await take(live, 1)
         assert event.kv.mod_revision == put.header.revision
         assert stream.streams_opened == 1
+        # A compacted watch still referenced is not re-created by a reconnect.
+        dead = client.watch("k", start_revision=first.header.revision)
+        with pytest.raises(aetcd.CompactedError):
+            await take(dead, 1)
+        assert len(cancels) == 4
+        creates.clear()
+        server.kill()
+        await server.restart()
+        put = await client.put("live", "w")
+        (event,) = await take(live, 1)
+        assert event.kv.mod_revision == put.header.revision
+        assert stream.streams_opened >= 2
+        assert set(creates) == {b"live"} and len(cancels) == 4
+        assert await watchers(1) == 1
 
 
 async def test_progress_request_and_notify(etcd_server_factory: Factory) -> None:
