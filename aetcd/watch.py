@@ -27,7 +27,7 @@ import itertools
 import logging
 import re
 import weakref
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -317,7 +317,7 @@ class Watch:
             self._resume_if_drained()
         return _strip(event, self._ns) if self._ns else event
 
-    async def responses(self) -> AsyncIterator[WatchResponse]:
+    async def responses(self) -> AsyncGenerator[WatchResponse, None]:
         """Yield whole responses (batches of events, and progress notifications)."""
         if self._index < self._batch_len:
             raise RuntimeError("responses() cannot be mixed with iterating events")
@@ -773,8 +773,10 @@ class _WatchStream:
                 watch.on_created(r.header)
             return
         if r.canceled or r.compact_revision:
-            del self._by_id[wid]
-            self._cancelling.add(wid)
+            # The server stops delivering to this watch, but etcd keeps a
+            # compacted watcher registered until it is cancelled: cancel it
+            # (once; as Go's clientv3 does for every watcher it closes).
+            self._cancel_id(wid, watch)
             if r.compact_revision:
                 watch.fail(
                     CompactedError(

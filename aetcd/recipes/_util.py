@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+from ..errors import InvalidArgumentError
 
 T = TypeVar("T")
 
@@ -81,3 +84,19 @@ async def first_of(main: Awaitable[T], lost: Awaitable[None]) -> tuple[bool, T |
     if main_task.done() and not main_task.cancelled():
         return True, main_task.result()
     return False, None
+
+
+def wait_timeout(value: object, name: str = "timeout") -> float | None:
+    """Check a recipe's wait bound: ``None`` or ``math.inf`` (wait for ever), or
+    seconds >= 0.
+
+    Unlike a call's deadline, 0 is valid: it bounds only the waiting, so a
+    free lock is still taken and a ready barrier passed.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(value).__name__}")
+    if math.isnan(value) or value < 0:
+        raise InvalidArgumentError(f"{name} must be >= 0 seconds, got {value!r}", code=None)
+    return None if math.isinf(value) else float(value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from ..errors import CompactedError
@@ -9,6 +10,10 @@ from ..types import EventType, SortOrder, SortTarget
 
 if TYPE_CHECKING:
     from ..client import Client
+
+
+class WaitTimeout(TimeoutError):
+    """A recipe's wait bound expired (as opposed to a call's own deadline)."""
 
 
 async def wait_delete(client: Client, key: bytes, revision: int) -> None:
@@ -19,14 +24,20 @@ async def wait_delete(client: Client, key: bytes, revision: int) -> None:
                 return
 
 
-async def wait_deletes(client: Client, prefix: bytes, max_create_revision: int) -> None:
+async def wait_deletes(
+    client: Client, prefix: bytes, max_create_revision: int, timeout: float | None = None
+) -> None:
     """Return once no key under *prefix* created at or before *max_create_revision* is left.
 
     Waits for the newest such key only, then looks again: a queue waits for its
     predecessor, never for everyone (no thundering herd), and never by polling.
+    *timeout* bounds only the waiting (from the first look that finds a key),
+    never a look itself: with 0 it returns if nothing is left and raises
+    :class:`WaitTimeout` at once otherwise.
     """
     if max_create_revision <= 0:
         return  # 0 would mean "no bound" to the server
+    deadline: float | None = None
     while True:
         res = await client.get(
             prefix,
@@ -39,11 +50,18 @@ async def wait_deletes(client: Client, prefix: bytes, max_create_revision: int) 
         )
         if not res.kvs:
             return
+        if deadline is None and timeout is not None:
+            deadline = asyncio.get_running_loop().time() + timeout
         try:
             # The read saw the key alive at header.revision, so its delete comes
             # later: watching from the next revision keeps the watch "synced" on
             # the server, which delivers at once (a watch from a past revision
             # is served by a catch-up loop that runs every 100 ms).
-            await wait_delete(client, res.kvs[0].key, res.header.revision + 1)
+            async with asyncio.timeout_at(deadline) as waiting:
+                await wait_delete(client, res.kvs[0].key, res.header.revision + 1)
         except CompactedError:
             continue  # history moved on meanwhile: look again
+        except TimeoutError:
+            if waiting.expired():
+                raise WaitTimeout from None
+            raise

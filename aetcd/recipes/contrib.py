@@ -33,8 +33,8 @@ from ..errors import (
 )
 from ..ops import Compare, LeaseLike, Op
 from ..types import EventType, GetResult, KeyValue, SortOrder, SortTarget, TxnResult, WatchFilter
-from ._util import first_of, log, shielded
-from ._wait import wait_delete, wait_deletes
+from ._util import first_of, log, shielded, wait_timeout
+from ._wait import WaitTimeout, wait_delete, wait_deletes
 from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class RWLock:
         self.mutex = mutex
         self.mode = mode
         self._owner = owner
-        self._timeout = timeout
+        self._timeout = wait_timeout(timeout)
         self._key: bytes | None = None
         self._revision = 0
         self._lease = 0
@@ -199,10 +199,14 @@ class RWLock:
     async def acquire(self, timeout: float | None = None) -> None:
         """Wait until held (shared for ``"read"``, exclusive for ``"write"``).
 
-        On *timeout* raises :class:`aetcd.LockTimeoutError`; if the session is
-        lost while waiting :class:`aetcd.LeaseLostError`. Then, and on
-        cancellation or any error, this waiter's key is removed again.
+        *timeout* (seconds) bounds only the waiting for other holders, not the
+        round trips to etcd (each bounded by the client's timeout), so
+        ``acquire(timeout=0)`` takes a free lock. When it expires, raises
+        :class:`aetcd.LockTimeoutError`; if the session is lost while waiting
+        :class:`aetcd.LeaseLostError`. Then, and on cancellation or any error,
+        this waiter's key is removed again.
         """
+        timeout = wait_timeout(timeout)
         if self._key is not None:
             raise RuntimeError("this holder already holds the lock")
         client = self._owner.client
@@ -210,32 +214,29 @@ class RWLock:
         key: bytes | None = None
         lease = 0
         try:
+            session = await self._owner.open()
+            lease = session.lease_id
+            revision = 0
+            while not revision:
+                key = mine = _unique_key(prefix + self.mode.encode())
+                revision = await _create(client, mine, b"", lease)
+            # Readers wait for older writers only; writers for everyone older.
+            blockers = prefix + b"write/" if self.mode == "read" else prefix
             try:
-                async with asyncio.timeout(timeout) as deadline:
-                    session = await self._owner.open()
-                    lease = session.lease_id
-                    revision = 0
-                    while not revision:
-                        key = mine = _unique_key(prefix + self.mode.encode())
-                        revision = await _create(client, mine, b"", lease)
-                    # Readers wait for older writers only; writers for everyone older.
-                    blockers = prefix + b"write/" if self.mode == "read" else prefix
-                    finished, _ = await first_of(
-                        wait_deletes(client, blockers, revision - 1), session.lost()
-                    )
-                    if not finished:
-                        raise LeaseLostError(
-                            f"the session of rwmutex {self.mutex.name!r} was lost while waiting"
-                        )
-                    res = await client.get(mine, keys_only=True)
-                    if not res.kvs or res.kvs[0].create_revision != revision:
-                        raise LeaseLostError(f"rwmutex key {mine!r} vanished while waiting")
-            except TimeoutError:
-                if deadline.expired():
-                    raise LockTimeoutError(
-                        f"{self.mode} lock on {self.mutex.name!r} not acquired within {timeout} s"
-                    ) from None
-                raise
+                finished, _ = await first_of(
+                    wait_deletes(client, blockers, revision - 1, timeout), session.lost()
+                )
+            except WaitTimeout:
+                raise LockTimeoutError(
+                    f"{self.mode} lock on {self.mutex.name!r} not acquired within {timeout} s"
+                ) from None
+            if not finished:
+                raise LeaseLostError(
+                    f"the session of rwmutex {self.mutex.name!r} was lost while waiting"
+                )
+            res = await client.get(mine, keys_only=True)
+            if not res.kvs or res.kvs[0].create_revision != revision:
+                raise LeaseLostError(f"rwmutex key {mine!r} vanished while waiting")
         except BaseException:
             await self._owner.abandon(key, _lease_guard(key, lease))
             raise
@@ -293,20 +294,33 @@ class Barrier:
         res = await self.client.delete(self.key)
         return res.deleted > 0
 
-    async def wait(self) -> None:
+    async def wait(self, *, timeout: float | None = None) -> None:
         """Return once the barrier is not held (at once if it is not held now).
 
-        Bound it with ``asyncio.timeout()``; cancelling leaves nothing behind.
+        *timeout* (seconds) bounds only the waiting, not the first read (bounded
+        by the client's timeout): ``wait(timeout=0)`` passes a lowered barrier
+        and raises ``TimeoutError`` at once on a held one. Cancelling leaves
+        nothing behind.
         """
-        while True:
-            res = await self.client.get(self.key, keys_only=True)
-            if not res.kvs:
-                return
-            try:
-                await wait_delete(self.client, self.key, res.header.revision + 1)
-                return
-            except CompactedError:
-                continue  # history moved on meanwhile: look again
+        timeout = wait_timeout(timeout)
+        res = await self.client.get(self.key, keys_only=True)
+        if not res.kvs:
+            return
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                while True:
+                    try:
+                        await wait_delete(self.client, self.key, res.header.revision + 1)
+                        return
+                    except CompactedError:
+                        pass  # history moved on meanwhile: look again
+                    res = await self.client.get(self.key, keys_only=True)
+                    if not res.kvs:
+                        return
+        except TimeoutError:
+            if deadline.expired():
+                raise TimeoutError(f"barrier {self.key!r} still held after {timeout} s") from None
+            raise
 
     async def __aenter__(self) -> Self:
         await self.hold()
@@ -495,14 +509,19 @@ class _Dequeuer:
     prefix: bytes
     _order: SortTarget
 
-    async def dequeue(self) -> bytes:
+    async def dequeue(self, *, timeout: float | None = None) -> bytes:
         """Remove and return the first item, waiting (by watch) while the queue is empty.
 
         Each item goes to exactly one consumer: it is claimed by deleting it
-        only if it is unchanged. Bound the wait with ``asyncio.timeout()``. If
-        the caller is cancelled just as an item was claimed, the item is put
-        back (at the end of the queue) rather than lost.
+        only if it is unchanged. *timeout* (seconds) bounds only the time spent
+        waiting for an item, not the reads and claims (each bounded by the
+        client's timeout): ``dequeue(timeout=0)`` takes an item that is there
+        and raises ``TimeoutError`` at once on an empty queue. If the caller is
+        cancelled just as an item was claimed, the item is put back (at the
+        end of the queue) rather than lost.
         """
+        timeout = wait_timeout(timeout)
+        deadline: float | None = None
         while True:
             res = await self.client.get(
                 self.prefix,
@@ -516,10 +535,21 @@ class _Dequeuer:
                     return kv.value
             if res.kvs:
                 continue  # other consumers took these: look again
+            if deadline is None and timeout is not None:
+                deadline = asyncio.get_running_loop().time() + timeout
             try:
-                kv = await _wait_put(self.client, self.prefix, res.header.revision + 1, prefix=True)
+                async with asyncio.timeout_at(deadline) as waiting:
+                    kv = await _wait_put(
+                        self.client, self.prefix, res.header.revision + 1, prefix=True
+                    )
             except CompactedError:
                 continue
+            except TimeoutError:
+                if waiting.expired():
+                    raise TimeoutError(
+                        f"queue {self.prefix!r} stayed empty for {timeout} s"
+                    ) from None
+                raise
             if await self._claim(kv):
                 return kv.value
 

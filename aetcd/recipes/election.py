@@ -8,16 +8,16 @@ the same elections.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from .._keys import to_bytes, to_key
 from ..errors import CompactedError, ElectionNotLeaderError, LeaseLostError
 from ..ops import Compare, Op
-from ..types import EventType, GetResult, KeyValue, SortOrder, SortTarget, WatchFilter
-from ._util import first_of
-from ._wait import wait_deletes
+from ..types import EventType, GetResult, KeyValue, SortOrder, SortTarget
+from ._util import first_of, wait_timeout
+from ._wait import WaitTimeout, wait_deletes
 from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
@@ -81,42 +81,48 @@ class Election:
     async def campaign(self, value: str | bytes, *, timeout: float | None = None) -> None:
         """Become a candidate with *value* and return once leader.
 
-        Candidates are served in the order they joined. On *timeout*,
-        cancellation or any failure the candidacy is withdrawn (my key deleted)
-        and the error re-raised; if the session is lost while waiting,
-        :class:`aetcd.LeaseLostError`.
+        Candidates are served in the order they joined. *timeout* (seconds)
+        bounds only the waiting for earlier candidates, not the round trips to
+        etcd (each bounded by the client's timeout): ``campaign(v, timeout=0)``
+        wins an election nobody leads, and raises ``TimeoutError`` at once
+        otherwise. On timeout, cancellation or any failure the candidacy is
+        withdrawn (my key deleted) and the error re-raised; if the session is
+        lost while waiting, :class:`aetcd.LeaseLostError`.
         """
         val = to_bytes(value, "value")
+        timeout = wait_timeout(timeout)
         if self._key is not None:
             raise RuntimeError("already campaigning; resign() first")
         session = await self._owner.open()
         key = self.prefix + f"{session.lease_id:x}".encode()
         revision = 0
         try:
-            async with asyncio.timeout(timeout):
-                res = await self._client.txn(
-                    compare=[Compare.create_revision(key) == 0],
-                    success=[Op.put(key, val, lease=session.lease_id)],
-                    failure=[Op.get(key)],
-                )
-                self._key = key
-                if res.succeeded:
-                    self._revision = revision = res.header.revision
-                else:
-                    # My key survives from an earlier campaign on this session.
-                    existing = res.responses[0]
-                    assert isinstance(existing, GetResult)
-                    self._revision = revision = existing.kvs[0].create_revision
-                    if existing.kvs[0].value != val:
-                        await self.proclaim(val)
+            res = await self._client.txn(
+                compare=[Compare.create_revision(key) == 0],
+                success=[Op.put(key, val, lease=session.lease_id)],
+                failure=[Op.get(key)],
+            )
+            self._key = key
+            if res.succeeded:
+                self._revision = revision = res.header.revision
+            else:
+                # My key survives from an earlier campaign on this session.
+                existing = res.responses[0]
+                assert isinstance(existing, GetResult)
+                self._revision = revision = existing.kvs[0].create_revision
+                if existing.kvs[0].value != val:
+                    await self.proclaim(val)
+            try:
                 finished, _ = await first_of(
-                    wait_deletes(self._client, self.prefix, revision - 1), session.lost()
+                    wait_deletes(self._client, self.prefix, revision - 1, timeout), session.lost()
                 )
-                if not finished:
-                    raise LeaseLostError(f"the session was lost while campaigning in {self.name!r}")
-                mine = await self._client.get(key, keys_only=True)
-                if not mine.kvs or mine.kvs[0].create_revision != revision:
-                    raise LeaseLostError(f"my candidate key {key!r} vanished while waiting")
+            except WaitTimeout:
+                raise TimeoutError(f"not leader of {self.name!r} within {timeout} s") from None
+            if not finished:
+                raise LeaseLostError(f"the session was lost while campaigning in {self.name!r}")
+            mine = await self._client.get(key, keys_only=True)
+            if not mine.kvs or mine.kvs[0].create_revision != revision:
+                raise LeaseLostError(f"my candidate key {key!r} vanished while waiting")
         except BaseException:
             await self._withdraw(key, revision)
             raise
@@ -158,47 +164,64 @@ class Election:
     async def observe(self) -> AsyncIterator[KeyValue]:
         """Yield the leader's key-value each time leadership or its value changes.
 
-        Starts with the current leader (waiting for one if nobody leads).
-        Values come in revision order, each once. Runs until the consumer stops.
+        Starts with the current leader (waiting for one if nobody leads), then
+        follows every event under the election's prefix from the revision it
+        read, so each change (a new leader, a :meth:`proclaim`) is yielded once
+        and in revision order, however short a leadership and however slow the
+        consumer (events wait in the watch's bounded buffer). Only a compaction
+        of the history not yet followed loses changes: observe then reads the
+        current leader again and goes on from there. Runs until the consumer
+        stops.
         """
         last: tuple[bytes, int] | None = None
         while True:
+            res = await self._client.get(
+                self.prefix, prefix=True, sort_target=SortTarget.CREATE, sort_order=SortOrder.ASCEND
+            )
+            candidates = {kv.key: kv for kv in res.kvs}
+            leader = min(candidates.values(), key=_rank, default=None)
+            if leader is not None and last != (leader.key, leader.mod_revision):
+                last = (leader.key, leader.mod_revision)
+                yield leader
             try:
-                res = await self._client.get(
-                    self.prefix,
-                    prefix=True,
-                    sort_target=SortTarget.CREATE,
-                    sort_order=SortOrder.ASCEND,
-                    limit=1,
-                )
-                if res.kvs:
-                    leader = res.kvs[0]
-                    start = res.header.revision + 1
-                else:
-                    leader = await self._first_candidate(res.header.revision + 1)
-                    start = leader.mod_revision + 1
-                if last != (leader.key, leader.mod_revision):
-                    last = (leader.key, leader.mod_revision)
-                    yield leader
-                async with self._client.watch(leader.key, start_revision=start) as watch:
-                    async for event in watch:
-                        if event.type is EventType.DELETE:
-                            break
-                        last = (event.kv.key, event.kv.mod_revision)
-                        yield event.kv
+                async with (
+                    self._client.watch(
+                        self.prefix, prefix=True, start_revision=res.header.revision + 1
+                    ) as watch,
+                    contextlib.aclosing(watch.responses()) as responses,
+                ):
+                    async for response in responses:
+                        events = response.events
+                        i = 0
+                        while i < len(events):
+                            # Apply one revision's events (a txn's writes) at a time.
+                            revision = events[i].kv.mod_revision
+                            created = False
+                            while i < len(events) and events[i].kv.mod_revision == revision:
+                                kv = events[i].kv
+                                if events[i].type is EventType.DELETE:
+                                    candidates.pop(kv.key, None)
+                                else:
+                                    created = created or kv.key not in candidates
+                                    candidates[kv.key] = kv
+                                i += 1
+                            if leader is None or created or leader.key not in candidates:
+                                leader = min(candidates.values(), key=_rank, default=None)
+                            else:
+                                leader = candidates[leader.key]
+                            if leader is not None and last != (leader.key, leader.mod_revision):
+                                last = (leader.key, leader.mod_revision)
+                                yield leader
             except CompactedError:
                 continue  # history moved on: look at the current leader again
-
-    async def _first_candidate(self, start: int) -> KeyValue:
-        async with self._client.watch(
-            self.prefix, prefix=True, start_revision=start, filters=[WatchFilter.NODELETE]
-        ) as watch:
-            async for event in watch:
-                return event.kv
-        raise ElectionNotLeaderError("the election watch ended")
 
     async def _withdraw(self, key: bytes | None, revision: int) -> None:
         self._key = None
         self._revision = 0
         guard = Compare.create_revision(key) == revision if key is not None and revision else None
         await self._owner.abandon(key, guard)
+
+
+def _rank(kv: KeyValue) -> tuple[int, bytes]:
+    """Leadership order: the oldest candidate key leads (by key among a txn's keys)."""
+    return kv.create_revision, kv.key

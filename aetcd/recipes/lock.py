@@ -17,7 +17,6 @@ from a holder that lost it.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -26,8 +25,8 @@ from .._keys import to_key
 from ..errors import LeaseLostError, LockTimeoutError
 from ..ops import Compare, Op
 from ..types import GetResult, SortOrder, SortTarget
-from ._util import first_of
-from ._wait import wait_deletes
+from ._util import first_of, wait_timeout
+from ._wait import WaitTimeout, wait_deletes
 from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
@@ -78,7 +77,7 @@ class Lock:
         self._client = self._owner.client
         self.name = to_key(name, "name")
         self.prefix = self.name + b"/"
-        self._timeout = timeout
+        self._timeout = wait_timeout(timeout)
         self._key: bytes | None = None
         self._revision = 0
 
@@ -136,11 +135,14 @@ class Lock:
         """Wait until the lock is held.
 
         Waiters are served in the order they asked (create revision), each
-        watching only its predecessor. On *timeout* (seconds) raises
-        :class:`aetcd.LockTimeoutError`; on loss of the session while waiting
-        :class:`aetcd.LeaseLostError`. In both cases, and on cancellation, this
-        waiter's key is removed again.
+        watching only its predecessor. *timeout* (seconds) bounds only the
+        waiting for other holders, not the round trips to etcd (each bounded
+        by the client's timeout): ``acquire(timeout=0)`` takes a free lock.
+        When it expires, raises :class:`aetcd.LockTimeoutError`; on loss of the
+        session while waiting :class:`aetcd.LeaseLostError`. In both cases, and
+        on cancellation, this waiter's key is removed again.
         """
+        timeout = wait_timeout(timeout)
         if self._key is not None:
             raise RuntimeError("this Lock object already holds the lock")
         session = await self._owner.open()
@@ -148,23 +150,19 @@ class Lock:
         created = False
         revision = 0
         try:
-            try:
-                async with asyncio.timeout(timeout) as deadline:
-                    created, revision, owner = await self._enqueue(session, key)
-                    if not owner:
-                        await self._wait(session, revision)
-                        res = await self._client.get(key, keys_only=True)
-                        if not res.kvs or res.kvs[0].create_revision != revision:
-                            raise LeaseLostError(
-                                f"lock key {key!r} vanished while waiting: the session's "
-                                "lease was lost"
-                            )
-            except TimeoutError:
-                if deadline.expired():
+            created, revision, owner = await self._enqueue(session, key)
+            if not owner:
+                try:
+                    await self._wait(session, revision, timeout)
+                except WaitTimeout:
                     raise LockTimeoutError(
                         f"lock {self.name!r} not acquired within {timeout} s"
                     ) from None
-                raise
+                res = await self._client.get(key, keys_only=True)
+                if not res.kvs or res.kvs[0].create_revision != revision:
+                    raise LeaseLostError(
+                        f"lock key {key!r} vanished while waiting: the session's lease was lost"
+                    )
         except BaseException:
             await self._abandon(key, revision if created else 0)
             raise
@@ -238,9 +236,9 @@ class Lock:
         owner = not head.kvs or head.kvs[0].create_revision == revision
         return res.succeeded, revision, owner
 
-    async def _wait(self, session: Session, revision: int) -> None:
+    async def _wait(self, session: Session, revision: int, timeout: float | None) -> None:
         finished, _ = await first_of(
-            wait_deletes(self._client, self.prefix, revision - 1), session.lost()
+            wait_deletes(self._client, self.prefix, revision - 1, timeout), session.lost()
         )
         if not finished:
             raise LeaseLostError(f"the session of lock {self.name!r} was lost while waiting")

@@ -132,6 +132,64 @@ async def test_compacted_start_revision(etcd_server_factory: Factory) -> None:
         assert info.value.code is None or info.value.code.name == "OUT_OF_RANGE"
 
 
+async def test_compacted_watch_is_cancelled_on_server(etcd_server_factory: Factory) -> None:
+    """etcd keeps a compacted watcher until it is cancelled: each watch ended by
+    CompactedError must be cancelled (once), leaving the other watches alone."""
+    server = await etcd_server_factory()
+
+    async def watchers(expected: int) -> float:
+        for _ in range(50):
+            count = (await server.metrics())["etcd_debugging_mvcc_watcher_total"]
+            if count == expected:
+                break
+            await asyncio.sleep(0.05)
+        return count
+
+    async with aetcd.Client(server.endpoint) as client, client.watch("live") as live:
+        stream = client._watch_stream
+        assert stream is not None
+        cancels: list[int] = []
+        creates: list[bytes] = []
+        send = stream.send
+
+        def spy(request: Any) -> None:
+            if request.HasField("cancel_request"):
+                cancels.append(request.cancel_request.watch_id)
+            if request.HasField("create_request"):
+                creates.append(request.create_request.key)
+            send(request)
+
+        stream.send = spy  # type: ignore[method-assign]
+        first = await client.put("k", "0")
+        for i in range(3):
+            last = await client.put("k", str(i))
+            await client.compact(last.header.revision)
+            async with client.watch("k", start_revision=first.header.revision) as watch:
+                with pytest.raises(aetcd.CompactedError):
+                    await take(watch, 1)
+                assert await watchers(1) == 1  # only the live watch is left
+        assert len(cancels) == len(set(cancels)) == 3
+        assert not stream._cancelling  # every cancel was answered
+        put = await client.put("live", "v")
+        (event,) = await take(live, 1)
+        assert event.kv.mod_revision == put.header.revision
+        assert stream.streams_opened == 1
+        # A compacted watch still referenced is not re-created by a reconnect.
+        dead = client.watch("k", start_revision=first.header.revision)
+        with pytest.raises(aetcd.CompactedError):
+            await take(dead, 1)
+        assert len(cancels) == 4
+        creates.clear()
+        server.kill()
+        await server.restart()
+        put = await client.put("live", "w")
+        (event,) = await take(live, 1)
+        assert event.kv.mod_revision == put.header.revision
+        assert stream.streams_opened >= 2
+        assert set(creates) == {b"live"} and len(cancels) == 4
+        assert await watchers(1) == 1
+
+
 async def test_progress_request_and_notify(etcd_server_factory: Factory) -> None:
     server = await etcd_server_factory(
         extra_args=("--experimental-watch-progress-notify-interval=500ms",)

@@ -327,3 +327,42 @@ async def test_priority_queue(etcd_client: aetcd.Client, etcd_prefix: str) -> No
         assert await consumer == b"late"
     with pytest.raises(aetcd.InvalidArgumentError):
         await queue.enqueue("x", 70000)
+
+
+async def test_zero_timeouts_bound_only_the_waiting(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    """timeout=0 passes whatever is free or ready (the round trips are not the
+    wait) and gives up at once otherwise, leaving no key behind."""
+    p = etcd_prefix
+    rw = RWMutex(etcd_client, p + "rw")
+    async with rw.read_lock(timeout=0), rw.read_lock(timeout=0):  # readers share it
+        with pytest.raises(aetcd.LockTimeoutError):
+            await rw.write_lock().acquire(timeout=0)
+        assert (await etcd_client.get(p + "rw/", prefix=True)).count == 2
+    async with rw.write_lock(timeout=0):
+        with pytest.raises(aetcd.LockTimeoutError):
+            await rw.read_lock().acquire(timeout=0)
+        assert (await etcd_client.get(p + "rw/", prefix=True)).count == 1
+
+    barrier = Barrier(etcd_client, p + "barrier")
+    await barrier.wait(timeout=0)  # not held
+    async with barrier:
+        with pytest.raises(TimeoutError):
+            await barrier.wait(timeout=0)
+    await barrier.wait(timeout=0)
+
+    for queue in (Queue(etcd_client, p + "q"), PriorityQueue(etcd_client, p + "pq")):
+        with pytest.raises(TimeoutError):
+            await queue.dequeue(timeout=0)
+        if isinstance(queue, Queue):
+            await queue.enqueue("item")
+        else:
+            await queue.enqueue("item", priority=1)
+        assert await queue.dequeue(timeout=0) == b"item"
+        with pytest.raises(TimeoutError):
+            await queue.dequeue(timeout=0.05)
+    with pytest.raises(aetcd.InvalidArgumentError):
+        await Queue(etcd_client, p + "q").dequeue(timeout=-1)
+    with pytest.raises(TypeError):
+        await barrier.wait(timeout="0")  # type: ignore[arg-type]

@@ -94,9 +94,8 @@ async def test_observe_yields_each_value_in_order(
             got.set()
 
     async def until(value: bytes) -> None:
-        # Each step waits for the observer, so the test does not depend on timing
-        # (observe() reports the current value; a value replaced before the
-        # observer looked again is legitimately never seen).
+        # Each step waits for the observer (the rapid and slow-consumer tests
+        # below check that nothing is missed without this help).
         async with asyncio.timeout(10):
             while value not in seen:
                 got.clear()
@@ -121,6 +120,73 @@ async def test_observe_yields_each_value_in_order(
         await observer
     assert seen == [b"a1", b"a2", b"a3", b"b1", b"b2"]
     await b.resign()
+
+
+async def test_observe_slow_consumer_sees_every_leader(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    name = etcd_prefix + "slow"
+    elections = [etcd_client.election(name) for _ in range(3)]
+    await elections[0].campaign("leader-0")
+    seen: list[bytes] = []
+    reading = asyncio.Event()
+
+    async def observe() -> None:
+        async for kv in etcd_client.election(name).observe():
+            seen.append(kv.value)
+            reading.set()
+            if kv.value == b"leader-2":
+                return
+            await asyncio.sleep(1)  # a slow consumer
+
+    observer = asyncio.create_task(observe())
+    await asyncio.wait_for(reading.wait(), 10)
+    async with etcd_client.watch(name + "/", prefix=True) as joined:
+        second = asyncio.create_task(elections[1].campaign("leader-1"))
+        await asyncio.wait_for(anext(joined), 10)  # leader-1 queued before leader-2
+    third = asyncio.create_task(elections[2].campaign("leader-2"))
+    await elections[0].resign()
+    await asyncio.wait_for(second, 10)
+    await asyncio.sleep(0.2)  # leader-1 leads for 200 ms, while the consumer sleeps
+    await elections[1].resign()
+    await asyncio.wait_for(third, 10)
+    await asyncio.wait_for(observer, 10)
+    assert seen == [b"leader-0", b"leader-1", b"leader-2"]
+    await elections[2].resign()
+
+
+async def test_observe_rapid_leaderships_each_once_in_order(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    name = etcd_prefix + "rapid"
+    led: list[bytes] = []  # each value, in the order it was actually held
+    seen: list[bytes] = []
+
+    async def observe() -> None:
+        async for kv in etcd_client.election(name).observe():
+            seen.append(kv.value)
+            if kv.value == b"end":
+                return
+
+    async def lead(value: str) -> None:
+        election = etcd_client.election(name)
+        await election.campaign(value)
+        led.append(value.encode())
+        if value.endswith("0"):  # a proclaim is a change too
+            await election.proclaim(value + "'")
+            led.append(value.encode() + b"'")
+        await asyncio.sleep(0.02)
+        await election.resign()
+
+    observer = asyncio.create_task(observe())
+    await asyncio.sleep(0.1)
+    for round_ in range(5):
+        await asyncio.wait_for(asyncio.gather(*(lead(f"r{round_}-{i}") for i in range(4))), 20)
+    last = etcd_client.election(name)
+    await last.campaign("end")
+    await asyncio.wait_for(observer, 10)
+    assert seen == [*led, b"end"]
+    await last.resign()
 
 
 async def test_failover_when_leader_process_dies(
@@ -196,3 +262,18 @@ async def test_shared_session_election(etcd_client: aetcd.Client, etcd_prefix: s
         assert election.key == f"{etcd_prefix}s/{session.lease_id:x}".encode()
         await election.resign()
         assert session.alive  # a shared session outlives the candidacy
+
+
+async def test_campaign_timeout_bounds_only_the_waiting(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    name = etcd_prefix + "zero"
+    first = etcd_client.election(name)
+    await first.campaign("first", timeout=0)  # nobody leads: the round trips still run
+    assert first.is_leader
+    other = etcd_client.election(name)
+    with pytest.raises(TimeoutError):
+        await other.campaign("other", timeout=0)
+    assert other.key is None
+    assert (await etcd_client.get(name + "/", prefix=True)).count == 1
+    await first.resign()

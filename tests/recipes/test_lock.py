@@ -142,7 +142,9 @@ async def test_try_acquire_timeout_and_cleanup(etcd_client: aetcd.Client, etcd_p
         held.key  # noqa: B018 - not held any more
 
 
-async def test_release_is_fenced_and_idempotent(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+async def test_release_is_fenced_and_idempotent(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
     name = etcd_prefix + "r"
     lock = etcd_client.lock(name)
     await lock.acquire()
@@ -294,3 +296,42 @@ async def test_idle_private_session_is_retired(
     assert info.keys == [] and 0 < info.ttl <= info.granted_ttl
     async with etcd_client.lock(name) as fresh:
         assert lease_of(fresh) != lease_id
+
+
+async def test_timeout_bounds_only_the_waiting(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
+    """acquire(timeout=0) takes a free lock (the enqueue round trip is not the
+    wait) and gives up at once on a held one, removing its waiter key."""
+    name = etcd_prefix + "zero"
+    first = etcd_client.lock(name)
+    await first.acquire(timeout=0)
+    assert first.held and await first.is_owner()
+    other = etcd_client.lock(name)
+    with pytest.raises(aetcd.LockTimeoutError):
+        await other.acquire(timeout=0)
+    assert not other.held
+    assert (await etcd_client.get(name + "/", prefix=True)).count == 1
+    await first.release()
+    async with etcd_client.lock(name, timeout=0) as lock:  # free again
+        assert await lock.is_owner()
+    assert (await etcd_client.get(name + "/", prefix=True)).count == 0
+
+
+@pytest.mark.parametrize(
+    ("timeout", "error"),
+    [
+        (-1, aetcd.InvalidArgumentError),
+        (float("nan"), aetcd.InvalidArgumentError),
+        ("1", TypeError),
+    ],
+)
+async def test_bad_timeout_rejected_before_io(
+    etcd_client: aetcd.Client, etcd_prefix: str, timeout: Any, error: type[Exception]
+) -> None:
+    name = etcd_prefix + "bad"
+    with pytest.raises(error):
+        await etcd_client.lock(name).acquire(timeout=timeout)
+    with pytest.raises(error):
+        etcd_client.lock(name, timeout=timeout)
+    with pytest.raises(error):
+        await etcd_client.election(name).campaign("v", timeout=timeout)
+    assert (await etcd_client.get(name + "/", prefix=True)).count == 0
