@@ -17,7 +17,7 @@ from typing import Final
 from ._channel import State, Transport
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
 from ._pb import auth_pb2, rpc_pb2
-from .errors import EmptyKeyError, InvalidArgumentError
+from .errors import EmptyKeyError, InvalidArgumentError, _rejected
 from .types import AuthStatus, Permission, ResponseHeader, Role, RolePermission, User
 
 __all__ = ["AuthAPI"]
@@ -31,10 +31,13 @@ async def _opened(t: Transport) -> Transport:
     return t
 
 
-def _name(value: object, what: str) -> str:
+def _name(value: object, what: str, etcd_message: str | None = None) -> str:
+    """A user or role name; *etcd_message* is what etcd answers to an empty one, if anything."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
     if not value:
+        if etcd_message is not None:
+            raise _rejected(InvalidArgumentError, etcd_message, f"{what} must not be empty")
         raise InvalidArgumentError(f"{what} must not be empty")
     return value
 
@@ -133,7 +136,7 @@ class AuthAPI:
         authenticate by a TLS client certificate whose common name is *name*.
         Raises :class:`aetcd.AuthAdminError` if the name is taken.
         """
-        user = _name(name, "name")
+        user = _name(name, "name", "etcdserver: user name is empty")
         if type(no_password) is not bool:
             raise TypeError(f"no_password must be bool, not {type(no_password).__name__}")
         if no_password:
@@ -204,7 +207,7 @@ class AuthAPI:
         The role named ``root`` is special: it may do everything, including
         auth administration.
         """
-        req = rpc_pb2.AuthRoleAddRequest(name=_name(name, "name"))
+        req = rpc_pb2.AuthRoleAddRequest(name=_name(name, "name", "etcdserver: role name is empty"))
         t = await _opened(self._t)
         await t.unary(t.auth.RoleAdd, req, timeout, write=True)
 
