@@ -8,7 +8,7 @@ Start with :class:`Client`; results are the frozen dataclasses of
 # First: gRPC core's client I/O path is chosen when grpc is imported.
 from . import _grpc_tuning  # noqa: F401
 from .client import Client
-from .config import TLS
+from .config import TLS, Secret
 from .errors import (
     AuthAdminError,
     AuthenticationError,
@@ -143,6 +143,7 @@ __all__ = [
     "Role",
     "RolePermission",
     "STMConflictError",
+    "Secret",
     "ServerTimeoutError",
     "SnapshotStream",
     "SortOrder",

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._channel import State, Transport
+from ._channel import Credentials, State, Transport
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
 from ._pb import auth_pb2, rpc_pb2
+from .config import Secret
 from .errors import EmptyKeyError, InvalidArgumentError, _rejected
 from .types import AuthStatus, Permission, ResponseHeader, Role, RolePermission, User
 
@@ -108,14 +109,19 @@ class AuthAPI:
         resp = await t.unary(t.auth.AuthStatus, rpc_pb2.AuthStatusRequest(), timeout, write=False)
         return AuthStatus.from_pb(resp)
 
-    async def authenticate(self, name: str, password: str, *, timeout: float | None = None) -> str:
+    async def authenticate(
+        self, name: str, password: str | Secret, *, timeout: float | None = None
+    ) -> str:
         """Check *name*/*password* and return a fresh token for them.
 
         Rarely needed: a client given ``username``/``password`` gets and
         refreshes its own token. Raises :class:`aetcd.AuthenticationError` for
         wrong credentials and :class:`aetcd.AuthAdminError` when auth is off.
         """
-        req = rpc_pb2.AuthenticateRequest(name=_name(name, "name"), password=_password(password))
+        password = Secret(password)  # the plain text out of this frame's locals
+        if not password:
+            raise InvalidArgumentError("password must not be empty")
+        req = Credentials(_name(name, "name"), password)
         t = await _opened(self._t)
         resp = await t.unary(t.auth.Authenticate, req, timeout, write=False)
         return resp.token
