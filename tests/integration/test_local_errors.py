@@ -109,6 +109,12 @@ CASES: list[tuple[str, Local, Raw, str]] = [
         lambda s: s["auth"].RoleAdd(R.AuthRoleAddRequest(name="")),
         "name must not be empty",
     ),
+    (
+        "downgrade validate without a version",
+        lambda c: c.downgrade(aetcd.DowngradeAction.VALIDATE, ""),
+        lambda s: s["maintenance"].Downgrade(R.DowngradeRequest(action=0, version="")),
+        "a downgrade VALIDATE needs a target version",
+    ),
 ]
 
 
@@ -129,6 +135,7 @@ async def stubs(etcd_server: Any) -> AsyncIterator[Stubs]:
             "kv": rpc_pb2_grpc.KVStub(channel),
             "lease": rpc_pb2_grpc.LeaseStub(channel),
             "auth": rpc_pb2_grpc.AuthStub(channel),
+            "maintenance": rpc_pb2_grpc.MaintenanceStub(channel),
         }
 
 
