@@ -8,7 +8,7 @@ Start with :class:`Client`; results are the frozen dataclasses of
 # First: refuse unsupported protobuf/grpcio releases with one clear error.
 from . import _versions  # noqa: F401
 from .client import Client
-from .config import TLS
+from .config import TLS, Secret
 from .errors import (
     AuthAdminError,
     AuthenticationError,
@@ -60,6 +60,8 @@ from .types import (
     AuthStatus,
     CompactResult,
     DeleteResult,
+    DowngradeAction,
+    DowngradeResult,
     Event,
     EventType,
     GetResult,
@@ -104,6 +106,8 @@ __all__ = [
     "CorruptError",
     "DeadlineExceededError",
     "DeleteResult",
+    "DowngradeAction",
+    "DowngradeResult",
     "DuplicateKeyError",
     "ElectionNotLeaderError",
     "EmptyKeyError",
@@ -143,6 +147,7 @@ __all__ = [
     "Role",
     "RolePermission",
     "STMConflictError",
+    "Secret",
     "ServerTimeoutError",
     "SnapshotStream",
     "SortOrder",

@@ -55,7 +55,7 @@ import grpc.aio
 
 from ._keys import to_timeout
 from ._pb import rpc_pb2, rpc_pb2_grpc, v3election_pb2_grpc, v3lock_pb2_grpc
-from .config import TLS, ClientConfig, Endpoint
+from .config import TLS, ClientConfig, Endpoint, Secret
 from .errors import _NOT_APPLIED as NOT_APPLIED
 from .errors import (
     AuthenticationError,
@@ -210,6 +210,32 @@ class _Method:
         return member.callable(self)(*args, **kwargs)
 
 
+class Credentials:
+    """The request of an Authenticate call, with the password kept wrapped.
+
+    A protobuf ``AuthenticateRequest`` would hold the plain password in every
+    frame it passes through (and show it in its ``repr``); this is serialised
+    straight to bytes by the Authenticate method's serializer instead.
+    """
+
+    __slots__ = ("name", "password")
+
+    def __init__(self, name: str, password: Secret) -> None:
+        self.name = name
+        self.password = password
+
+    def __repr__(self) -> str:
+        return f"Credentials(name={self.name!r}, password={self.password!r})"
+
+
+def _serialize_authenticate(request: Credentials | rpc_pb2.AuthenticateRequest) -> bytes:
+    if isinstance(request, Credentials):
+        return rpc_pb2.AuthenticateRequest(
+            name=request.name, password=request.password.reveal()
+        ).SerializeToString()
+    return request.SerializeToString()
+
+
 class _Router:
     """What the generated stubs are built on instead of a channel: each of
     their methods becomes a :class:`_Method` that chooses a member per call."""
@@ -297,6 +323,17 @@ class Transport:
             self.cluster = rpc_pb2_grpc.ClusterStub(router)
             self.maintenance = rpc_pb2_grpc.MaintenanceStub(router)
             self.auth = rpc_pb2_grpc.AuthStub(router)
+            # Authenticate takes Credentials too, so the password stays wrapped.
+            self.auth.Authenticate = cast(
+                Any,
+                _Method(
+                    self,
+                    "unary_unary",
+                    "/etcdserverpb.Auth/Authenticate",
+                    _serialize_authenticate,
+                    rpc_pb2.AuthenticateResponse.FromString,
+                ),
+            )
             self.lock = v3lock_pb2_grpc.LockStub(router)
             self.election = v3election_pb2_grpc.ElectionStub(router)
             self.state = State.OPENED
@@ -757,9 +794,7 @@ class Transport:
         async with self._token_lock:
             if generation != self._token_generation:
                 return  # another task refreshed it while we waited
-            request = rpc_pb2.AuthenticateRequest(
-                name=self.config.username or "", password=self.config.password or ""
-            )
+            request = Credentials(self.config.username or "", self.config.password or Secret(""))
             try:
                 # Retried like a read (a spare token is harmless); never refreshed.
                 response = await self._call(

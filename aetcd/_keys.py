@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from .errors import EmptyKeyError, InvalidArgumentError
+from .errors import EmptyKeyError, InvalidArgumentError, _rejected
 
 INT64_MAX: Final = 2**63 - 1
 INT64_MIN: Final = -(2**63)
@@ -38,7 +38,9 @@ def to_key(value: object, name: str = "key") -> bytes:
     """Like :func:`to_bytes`, and an empty key is an :class:`EmptyKeyError`."""
     key = to_bytes(value, name)
     if not key:
-        raise EmptyKeyError(f"{name} must not be empty", code=None)
+        raise _rejected(
+            EmptyKeyError, "etcdserver: key is not provided", f"{name} must not be empty"
+        )
     return key
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._channel import State, Transport
+from ._channel import Credentials, State, Transport
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
 from ._pb import auth_pb2, rpc_pb2
-from .errors import EmptyKeyError, InvalidArgumentError
+from .config import Secret
+from .errors import EmptyKeyError, InvalidArgumentError, _rejected
 from .types import AuthStatus, Permission, ResponseHeader, Role, RolePermission, User
 
 __all__ = ["AuthAPI"]
@@ -31,10 +32,13 @@ async def _opened(t: Transport) -> Transport:
     return t
 
 
-def _name(value: object, what: str) -> str:
+def _name(value: object, what: str, etcd_message: str | None = None) -> str:
+    """A user or role name; *etcd_message* is what etcd answers to an empty one, if anything."""
     if not isinstance(value, str):
         raise TypeError(f"{what} must be str, not {type(value).__name__}")
     if not value:
+        if etcd_message is not None:
+            raise _rejected(InvalidArgumentError, etcd_message, f"{what} must not be empty")
         raise InvalidArgumentError(f"{what} must not be empty")
     return value
 
@@ -105,14 +109,19 @@ class AuthAPI:
         resp = await t.unary(t.auth.AuthStatus, rpc_pb2.AuthStatusRequest(), timeout, write=False)
         return AuthStatus.from_pb(resp)
 
-    async def authenticate(self, name: str, password: str, *, timeout: float | None = None) -> str:
+    async def authenticate(
+        self, name: str, password: str | Secret, *, timeout: float | None = None
+    ) -> str:
         """Check *name*/*password* and return a fresh token for them.
 
         Rarely needed: a client given ``username``/``password`` gets and
         refreshes its own token. Raises :class:`aetcd.AuthenticationError` for
         wrong credentials and :class:`aetcd.AuthAdminError` when auth is off.
         """
-        req = rpc_pb2.AuthenticateRequest(name=_name(name, "name"), password=_password(password))
+        password = Secret(password)  # the plain text out of this frame's locals
+        if not password:
+            raise InvalidArgumentError("password must not be empty")
+        req = Credentials(_name(name, "name"), password)
         t = await _opened(self._t)
         resp = await t.unary(t.auth.Authenticate, req, timeout, write=False)
         return resp.token
@@ -133,7 +142,7 @@ class AuthAPI:
         authenticate by a TLS client certificate whose common name is *name*.
         Raises :class:`aetcd.AuthAdminError` if the name is taken.
         """
-        user = _name(name, "name")
+        user = _name(name, "name", "etcdserver: user name is empty")
         if type(no_password) is not bool:
             raise TypeError(f"no_password must be bool, not {type(no_password).__name__}")
         if no_password:
@@ -204,7 +213,7 @@ class AuthAPI:
         The role named ``root`` is special: it may do everything, including
         auth administration.
         """
-        req = rpc_pb2.AuthRoleAddRequest(name=_name(name, "name"))
+        req = rpc_pb2.AuthRoleAddRequest(name=_name(name, "name", "etcdserver: role name is empty"))
         t = await _opened(self._t)
         await t.unary(t.auth.RoleAdd, req, timeout, write=True)
 

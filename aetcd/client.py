@@ -16,6 +16,7 @@ from .config import (
     DEFAULT_TIMEOUT,
     TLS,
     ClientConfig,
+    Secret,
 )
 from .kv import KV
 from .lease import LeaseAPI
@@ -65,7 +66,7 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         endpoints: str | Sequence[str] = "127.0.0.1:2379",
         *,
         username: str | None = None,
-        password: str | None = None,
+        password: str | Secret | None = None,
         tls: TLS | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float | None = None,
@@ -79,6 +80,9 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         auto_sync_interval: float | None = None,
         require_leader: bool | None = None,
     ) -> None:
+        # First of all, the plain password out of this frame's locals (error
+        # trackers record them; see aetcd.Secret).
+        password = None if password is None else Secret(password)
         self._settings = ClientConfig.build(
             endpoints,
             username=username,
@@ -105,8 +109,12 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             self._t.closers.append(self._write_batcher.close)
 
     def __repr__(self) -> str:
-        eps = [e.address for e in self._t.endpoints]
-        return f"<aetcd.Client endpoints={eps} state={self._t.state.value}>"
+        # Also called on a client whose __init__ raised (error trackers, debuggers).
+        t: Transport | None = getattr(self, "_t", None)
+        if t is None:
+            return "<aetcd.Client (not initialised)>"
+        eps = [e.address for e in t.endpoints]
+        return f"<aetcd.Client endpoints={eps} state={t.state.value}>"
 
     @property
     def endpoints(self) -> list[str]:

@@ -5,18 +5,19 @@ Secrets (passwords, private keys) are kept out of every ``repr``.
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NoReturn, final
 
 import grpc
 
 from ._keys import to_bytes, to_timeout
 from .errors import InvalidArgumentError
 
-__all__ = ["TLS", "ClientConfig", "Endpoint"]
+__all__ = ["TLS", "ClientConfig", "Endpoint", "Secret"]
 
 #: Default per-call deadline in seconds.
 DEFAULT_TIMEOUT: Final = 5.0
@@ -26,6 +27,55 @@ DEFAULT_MAX_TXN_OPS: Final = 128
 DEFAULT_MAX_REQUEST_BYTES: Final = 1536 * 1024
 #: The gRPC send limit, as in Go's client (server limit + 512 KiB overhead).
 MAX_SEND_BYTES: Final = 2 * 1024 * 1024
+
+
+@final
+class Secret:
+    """A password that shows as ``'***'`` in every ``repr``, ``str`` and log.
+
+    :class:`aetcd.Client` wraps its password in one the moment it receives it
+    and keeps only the wrapper, so error trackers that record the local
+    variables of stack frames (Sentry's default) capture ``Secret('***')``,
+    never the text; it is unwrapped only while the Authenticate request is
+    serialised. Pass a ``Secret`` yourself (``password=aetcd.Secret(text)``) to
+    keep the plain text out of your own frames too. It cannot be pickled.
+    """
+
+    __slots__ = ("_value",)
+    _value: str
+
+    def __init__(self, value: str | Secret) -> None:
+        if isinstance(value, Secret):
+            self._value = value._value
+        elif isinstance(value, str):
+            self._value = value
+        else:
+            # Never echo the value: it is a secret, even when it has the wrong type.
+            raise TypeError(f"a password must be str, not {type(value).__name__}")
+
+    def reveal(self) -> str:
+        """The plain text (keep the result out of variables that outlive its use)."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("an aetcd.Secret cannot be pickled")
 
 
 def _read(value: str | os.PathLike[str] | bytes | None, name: str) -> bytes | None:
@@ -154,8 +204,7 @@ class Endpoint:
             host, sep, port_text = rest.rpartition(":")
         if not sep or not host or "/" in rest or not port_text.isdigit():
             raise InvalidArgumentError(
-                f"endpoint {text!r} must look like host:port, http://host:port "
-                "or https://host:port"
+                f"endpoint {text!r} must look like host:port, http://host:port or https://host:port"
             )
         port = int(port_text)
         if not 0 < port < 65536:
@@ -169,7 +218,7 @@ class ClientConfig:
 
     endpoints: tuple[Endpoint, ...]
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: Secret | None = field(default=None, repr=False)
     tls: TLS | None = None
     timeout: float | None = DEFAULT_TIMEOUT
     connect_timeout: float | None = None
@@ -187,7 +236,7 @@ class ClientConfig:
         endpoints: str | Sequence[str],
         *,
         username: str | None = None,
-        password: str | None = None,
+        password: str | Secret | None = None,
         tls: TLS | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         connect_timeout: float | None = None,
@@ -222,6 +271,8 @@ class ClientConfig:
         leader). The check costs 5-10 us of client CPU per call, so a healthy
         cluster does not pay it. Watch and keep-alive streams always carry it.
         """
+        # The plain text must not stay in this frame's locals (see Secret).
+        password = None if password is None else Secret(password)
         if isinstance(endpoints, str):
             endpoints = [endpoints]
         eps = tuple(Endpoint.parse(e) for e in endpoints)
@@ -237,8 +288,6 @@ class ClientConfig:
             raise InvalidArgumentError("username and password must be given together")
         if username is not None and (not isinstance(username, str) or not username):
             raise InvalidArgumentError("username must be a non-empty str")
-        if password is not None and not isinstance(password, str):
-            raise TypeError("password must be str")
         for name, value in (("max_txn_ops", max_txn_ops), ("max_request_bytes", max_request_bytes)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise InvalidArgumentError(f"{name} must be a positive int")

@@ -41,8 +41,11 @@ or ``except TimeoutError`` keep working)::
     └── LockTimeoutError*             TimeoutError: a lock was not acquired in time
 
 Every error carries the server's message (``.message``), the gRPC status code
-(``.code``, ``None`` for errors raised locally before any I/O) and whether
-retrying the same call can help (``.retryable``).
+(``.code``) and whether retrying the same call can help (``.retryable``). An
+error that aetcd's own check raises before any I/O, where etcd has a message
+for the same fault, carries etcd's exact message and the code etcd would have
+sent, plus aetcd's account of what was wrong in ``.detail``; other local
+errors have aetcd's own message and ``code`` ``None``.
 
 Server errors are recognised by etcd's exact messages (etcd's ``rpctypes``), in
 :func:`from_grpc` only.
@@ -50,7 +53,7 @@ Server errors are recognised by etcd's exact messages (etcd's ``rpctypes``), in
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 import grpc
 
@@ -112,21 +115,27 @@ class EtcdError(Exception):
         *,
         code: grpc.StatusCode | None = None,
         retryable: bool | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        #: aetcd's own account of a fault it found before any I/O (``None`` otherwise).
+        self.detail = detail
         if retryable is not None:
             self.retryable = retryable
 
     def __str__(self) -> str:
+        if self.detail is not None:
+            return f"{self.message} ({self.detail})"
         if self.code is None:
             return self.message
         return f"{self.message} (grpc {self.code.name})"
 
     def __repr__(self) -> str:
         code = None if self.code is None else self.code.name
-        return f"{type(self).__name__}({self.message!r}, code={code})"
+        detail = "" if self.detail is None else f", detail={self.detail!r}"
+        return f"{type(self).__name__}({self.message!r}, code={code}{detail})"
 
 
 # -- the client itself --------------------------------------------------------
@@ -205,7 +214,9 @@ class NotSupportedForLearnerError(UnavailableError):
 class InvalidArgumentError(EtcdError, ValueError):
     """Caller's fault: the request is malformed. Retrying the same call cannot help.
 
-    Most of these are raised locally, before any I/O (``code`` is then ``None``).
+    Most of these are raised locally, before any I/O: then ``message`` and
+    ``code`` are what etcd would have answered (where etcd checks the same
+    thing) and ``detail`` says what exactly was wrong.
     """
 
 
@@ -261,9 +272,10 @@ class CompactedError(RevisionError):
         *,
         code: grpc.StatusCode | None = None,
         retryable: bool | None = None,
+        detail: str | None = None,
         compact_revision: int | None = None,
     ) -> None:
-        super().__init__(message, code=code, retryable=retryable)
+        super().__init__(message, code=code, retryable=retryable, detail=detail)
         self.compact_revision = compact_revision
 
 
@@ -373,6 +385,7 @@ class LockTimeoutError(EtcdError, TimeoutError):
 # -- the translation point ----------------------------------------------------
 
 _S = grpc.StatusCode
+_E = TypeVar("_E", bound=EtcdError)
 
 # etcd's exact messages (api/v3rpc/rpctypes/error.go) -> our class.
 _BY_MESSAGE: Final[dict[str, type[EtcdError]]] = {
@@ -441,6 +454,33 @@ _BY_MESSAGE: Final[dict[str, type[EtcdError]]] = {
     "etcdserver: no inflight downgrade job": ClusterError,
     "etcdserver: watch canceled": WatchCanceledError,
 }
+
+# The gRPC codes etcd sends (rpctypes) with the messages of faults aetcd also
+# checks before any I/O; tests/integration/test_local_errors.py compares each
+# with a real server's answer.
+_LOCAL_CODES: Final[dict[str, grpc.StatusCode]] = {
+    "etcdserver: key is not provided": _S.INVALID_ARGUMENT,
+    "etcdserver: value is provided": _S.INVALID_ARGUMENT,
+    "etcdserver: lease is provided": _S.INVALID_ARGUMENT,
+    "etcdserver: too many operations in txn request": _S.INVALID_ARGUMENT,
+    "etcdserver: request is too large": _S.INVALID_ARGUMENT,
+    "etcdserver: too large lease TTL": _S.OUT_OF_RANGE,
+    "etcdserver: user name is empty": _S.INVALID_ARGUMENT,
+    "etcdserver: role name is empty": _S.INVALID_ARGUMENT,
+    "etcdserver: wrong downgrade target version format": _S.INVALID_ARGUMENT,
+}
+
+
+def _rejected(cls: type[_E], message: str, detail: str) -> _E:
+    """An error found by aetcd's own check before any I/O, worded as etcd words it.
+
+    *message* is etcd's exact text for the fault, so logs and ``except``
+    clauses that match etcd's messages (or ``code``, the gRPC code etcd would
+    have sent) see the same error whether the client or the server caught it;
+    *detail* keeps what the local check knows (sizes, limits, the argument).
+    """
+    return cls(message, code=_LOCAL_CODES[message], detail=detail)
+
 
 # Messages of errors that etcd returns before proposing a request to raft: a
 # write that failed with one of these was provably not applied.

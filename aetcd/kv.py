@@ -14,7 +14,7 @@ from ._coalesce import Coalescer
 from ._keys import to_int
 from ._pb import rpc_pb2
 from .config import ClientConfig
-from .errors import RequestTooLargeError, TooManyOpsError
+from .errors import RequestTooLargeError, TooManyOpsError, _rejected
 from .ops import (
     Compare,
     LeaseLike,
@@ -302,8 +302,10 @@ def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
     """Refuse a put the server would refuse for its size (``--max-request-bytes``)."""
     size = len(fields["key"]) + len(fields["value"])
     if size > config.max_request_bytes:
-        raise RequestTooLargeError(
-            f"put of {size} bytes exceeds max_request_bytes={config.max_request_bytes}"
+        raise _rejected(
+            RequestTooLargeError,
+            "etcdserver: request is too large",
+            f"put of {size} bytes exceeds max_request_bytes={config.max_request_bytes}",
         )
 
 
@@ -312,11 +314,17 @@ def _txn_request(config: ClientConfig, fields: dict[str, Any], levels: int) -> A
     req = _TxnRequest(**fields)
     if levels > config.max_txn_ops:
         check_txn_ops(req, config.max_txn_ops)  # raises, saying where
-        raise TooManyOpsError(f"txn has more than max_txn_ops={config.max_txn_ops} operations")
+        raise _rejected(
+            TooManyOpsError,
+            "etcdserver: too many operations in txn request",
+            f"txn has more than max_txn_ops={config.max_txn_ops} operations",
+        )
     size = req.ByteSize()
     if size > config.max_request_bytes:
-        raise RequestTooLargeError(
-            f"txn of {size} bytes exceeds max_request_bytes={config.max_request_bytes}"
+        raise _rejected(
+            RequestTooLargeError,
+            "etcdserver: request is too large",
+            f"txn of {size} bytes exceeds max_request_bytes={config.max_request_bytes}",
         )
     return req
 

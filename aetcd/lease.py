@@ -60,6 +60,7 @@ from .errors import (
     LeaseTTLTooLargeError,
     OutcomeUnknownError,
     PermissionDeniedError,
+    _rejected,
     from_grpc,
 )
 from .ops import LeaseLike, lease_id
@@ -104,7 +105,11 @@ def _check_ttl(ttl: object) -> int:
         # The server would silently grant its minimum TTL instead (B11).
         raise InvalidArgumentError(f"ttl must be > 0 seconds, got {ttl}")
     if ttl > MAX_LEASE_TTL:
-        raise LeaseTTLTooLargeError(f"ttl must be at most {MAX_LEASE_TTL} seconds, got {ttl}")
+        raise _rejected(
+            LeaseTTLTooLargeError,
+            "etcdserver: too large lease TTL",
+            f"ttl must be at most {MAX_LEASE_TTL} seconds, got {ttl}",
+        )
     return int(ttl)
 
 

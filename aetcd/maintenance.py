@@ -33,9 +33,11 @@ from .errors import (
     ClusterError,
     CorruptError,
     EtcdError,
+    InvalidArgumentError,
+    _rejected,
     from_grpc,
 )
-from .types import Alarm, AlarmType, HashKVResult, Status
+from .types import Alarm, AlarmType, DowngradeAction, DowngradeResult, HashKVResult, Status
 
 __all__ = ["MaintenanceAPI", "SnapshotStream"]
 
@@ -47,6 +49,14 @@ SNAPSHOT_SHA_SIZE: Final = 32
 _WRITE_BATCH: Final = 1 << 20  # bytes buffered before a write to disk
 _MOVE_LEADER_ATTEMPTS: Final = 3
 _NOT_LEADER: Final = "etcdserver: not leader"
+
+
+def _downgrade_action(value: object) -> DowngradeAction:
+    if isinstance(value, DowngradeAction):
+        return value
+    if isinstance(value, str) and value.upper() in DowngradeAction.__members__:
+        return DowngradeAction[value.upper()]
+    raise TypeError(f"action must be an aetcd.DowngradeAction, not {value!r}")
 
 
 async def _opened(t: Transport) -> Transport:
@@ -333,6 +343,55 @@ class MaintenanceAPI:
             resp = await t.unary(t.maintenance.Alarm, req, timeout, write=True)
             disarmed.extend(Alarm.from_pb(a) for a in resp.alarms)
         return disarmed
+
+    async def downgrade(
+        self,
+        action: DowngradeAction | str,
+        version: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> DowngradeResult:
+        """Validate, enable or cancel lowering the cluster version (etcd's Downgrade).
+
+        *action* is a :class:`aetcd.DowngradeAction` (or its name, any case).
+        ``VALIDATE`` and ``ENABLE`` need the target *version* (``"3.4"``; one
+        minor version below the cluster's); ``CANCEL`` takes none. The result's
+        ``version`` is the cluster version. etcd refuses with
+        :class:`aetcd.InvalidArgumentError` a target it cannot downgrade to
+        (``etcdserver: invalid downgrade target version``) or cannot parse
+        (``etcdserver: wrong downgrade target version format``), and with
+        :class:`aetcd.ClusterError` an ``ENABLE`` or ``VALIDATE`` while a
+        downgrade is in progress (``etcdserver: cluster has a downgrade job in
+        progress``) or a ``CANCEL`` without one (``etcdserver: no inflight
+        downgrade job``).
+
+        ``ENABLE`` and ``CANCEL`` are writes: one that fails in transit raises
+        :class:`aetcd.OutcomeUnknownError`. etcd 3.5 applies them but never
+        answers (its apply loop does not report their result; etcd-io/etcd#15878),
+        so against 3.5 they end with :class:`aetcd.OutcomeUnknownError` at the
+        deadline: check with ``VALIDATE`` (which then says a downgrade is in
+        progress) or a second ``CANCEL`` (``no inflight downgrade job``).
+        """
+        act = _downgrade_action(action)
+        if act is DowngradeAction.CANCEL:
+            if version is not None:
+                raise InvalidArgumentError("a downgrade CANCEL takes no version")
+            version = ""
+        elif not isinstance(version, str):
+            raise TypeError(f"version must be str, not {type(version).__name__}")
+        elif not version:
+            raise _rejected(
+                InvalidArgumentError,
+                "etcdserver: wrong downgrade target version format",
+                f"a downgrade {act.name} needs a target version",
+            )
+        t = await _opened(self._t)
+        req = rpc_pb2.DowngradeRequest(
+            action=rpc_pb2.DowngradeRequest.DowngradeAction.ValueType(act), version=version
+        )
+        write = act is not DowngradeAction.VALIDATE
+        resp = await t.unary(t.maintenance.Downgrade, req, timeout, write=write)
+        return DowngradeResult.from_pb(resp)
 
     async def defragment(
         self, endpoint: str | None = None, *, timeout: float | None = None

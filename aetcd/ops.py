@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol
 
 from ._keys import FROM_KEY, INT64_MAX, prefix_range_end, to_bytes, to_int, to_key
 from ._pb import rpc_pb2
-from .errors import InvalidArgumentError, LeaseProvidedError, ValueProvidedError
+from .errors import InvalidArgumentError, LeaseProvidedError, ValueProvidedError, _rejected
 from .types import SortOrder, SortTarget, _fast_constructor
 
 __all__ = ["Compare", "CompareResult", "CompareTarget", "Op", "OpKind"]
@@ -329,11 +329,19 @@ def put_fields(
         f["prev_kv"] = _flag(prev_kv, "prev_kv")
     if ignore_value is not False:
         if _flag(ignore_value, "ignore_value") and v:
-            raise ValueProvidedError("a value cannot be given with ignore_value=True")
+            raise _rejected(
+                ValueProvidedError,
+                "etcdserver: value is provided",
+                "a value cannot be given with ignore_value=True",
+            )
         f["ignore_value"] = ignore_value
     if ignore_lease is not False:
         if _flag(ignore_lease, "ignore_lease") and lease is not None:
-            raise LeaseProvidedError("a lease cannot be given with ignore_lease=True")
+            raise _rejected(
+                LeaseProvidedError,
+                "etcdserver: lease is provided",
+                "a lease cannot be given with ignore_lease=True",
+            )
         f["ignore_lease"] = ignore_lease
     return f
 
@@ -401,8 +409,10 @@ def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
     if used > max_ops:
         from .errors import TooManyOpsError
 
-        raise TooManyOpsError(
-            f"txn has {used} operations at one level, more than max_txn_ops={max_ops}"
+        raise _rejected(
+            TooManyOpsError,
+            "etcdserver: too many operations in txn request",
+            f"txn has {used} operations at one level, more than max_txn_ops={max_ops}",
         )
     for branch in (req.success, req.failure):
         for op in branch:

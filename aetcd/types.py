@@ -765,6 +765,27 @@ class HashKVResult:
         return cls(header, pb.hash, pb.compact_revision, pb.hash_revision)
 
 
+class DowngradeAction(enum.IntEnum):
+    """What :meth:`aetcd.Client.downgrade` asks for (etcd ``DowngradeRequest.DowngradeAction``)."""
+
+    VALIDATE = 0  #: check that the cluster version can go down to the target; changes nothing
+    ENABLE = 1  #: start lowering the cluster version to the target
+    CANCEL = 2  #: stop the downgrade in progress
+
+
+@dataclass(frozen=True, slots=True)
+class DowngradeResult:
+    """The answer to :meth:`aetcd.Client.downgrade`: ``version`` is the cluster
+    version (``"3.5.0"``) when the request was served."""
+
+    header: ResponseHeader
+    version: str
+
+    @classmethod
+    def from_pb(cls, pb: rpc_pb2.DowngradeResponse) -> DowngradeResult:
+        return cls(ResponseHeader.from_pb(pb.header), pb.version)
+
+
 class Permission(enum.IntEnum):
     """What a role may do to a key range (etcd ``authpb.Permission.Type``)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..client import Client
-from ..config import TLS
+from ..config import TLS, Secret
 from ..errors import EtcdError
 from . import auth, cluster, concurrency, kv, lease, maintenance, watch
 from .common import (
@@ -64,7 +64,7 @@ class Settings:
     cert: str | None = None
     key: str | None = None
     user: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: Secret | None = field(default=None, repr=False)
     command_timeout: float = DEFAULT_COMMAND_TIMEOUT
     dial_timeout: float = DEFAULT_DIAL_TIMEOUT
     write_out: str = "simple"
@@ -287,15 +287,24 @@ def resolve_settings(ns: argparse.Namespace, env: Mapping[str, str]) -> Settings
         except argparse.ArgumentTypeError as exc:
             raise UsageError(f"$ETCDCTL_HEX: {exc}") from None
 
+    # Passwords are wrapped at once, here and in *ns*, so that no frame's locals
+    # (shown by error trackers and debuggers) hold them in plain text.
     user = pick("g_user", "ETCDCTL_USER")
-    password = pick("g_password", "ETCDCTL_PASSWORD")
+    given = pick("g_password", "ETCDCTL_PASSWORD")
+    password = None if given is None else Secret(given)
+    del given
+    if getattr(ns, "g_password", None) is not None:
+        ns.g_password = password
     if user is not None:
-        name, sep, inline = user.partition(":")
+        user, sep, given = user.partition(":")
+        inline = Secret(given)
+        del given
         if sep:
+            if getattr(ns, "g_user", None) is not None:
+                ns.g_user = user
             if getattr(ns, "g_password", None) is not None:
                 raise UsageError("give the password in --user or in --password, not both")
             password = inline
-        user = name
         if not user:
             raise UsageError("--user needs a user name")
         if password is None:
@@ -303,7 +312,7 @@ def resolve_settings(ns: argparse.Namespace, env: Mapping[str, str]) -> Settings
                 raise UsageError(
                     "no password for --user: give NAME:PASSWORD, --password or $ETCDCTL_PASSWORD"
                 )
-            password = getpass.getpass("Password: ")
+            password = Secret(getpass.getpass("Password: "))
     elif password is not None and getattr(ns, "g_password", None) is not None:
         raise UsageError("--password needs --user")
 

@@ -1,4 +1,4 @@
-"""``snapshot save``, ``defrag`` and ``alarm list|disarm``."""
+"""``snapshot save``, ``defrag``, ``alarm list|disarm`` and ``downgrade validate|enable|cancel``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import EtcdError
-from ..types import Alarm
+from ..types import Alarm, DowngradeAction
 from .cluster import endpoints_of
 from .common import (
     EXIT_ERROR,
@@ -18,6 +18,7 @@ from .common import (
     CommandError,
     Commands,
     add_flag,
+    header_json,
     humanize_bytes,
     no_table,
 )
@@ -138,6 +139,18 @@ async def cmd_alarm_disarm(ctx: Context, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_downgrade(ctx: Context, args: argparse.Namespace) -> int:
+    action: DowngradeAction = args.action
+    name = action.name.lower()
+    no_table(ctx.out, f"downgrade {name}")
+    res = await ctx.client.downgrade(action, getattr(args, "version", None))
+    if ctx.out.json:
+        ctx.out.dump({"header": header_json(res.header), "version": res.version})
+    else:
+        ctx.out.line(f"Downgrade {name} success, cluster version {res.version}")
+    return EXIT_OK
+
+
 def register(commands: Commands, sub: argparse._SubParsersAction[Any]) -> None:
     group = commands.group(sub, "snapshot", "save a snapshot of the database")
     p = commands.add(
@@ -164,3 +177,14 @@ def register(commands: Commands, sub: argparse._SubParsersAction[Any]) -> None:
     group = commands.group(sub, "alarm", "list or disarm alarms")
     commands.add(group, "list", cmd_alarm_list, "list the raised alarms")
     commands.add(group, "disarm", cmd_alarm_disarm, "disarm every raised alarm")
+
+    group = commands.group(sub, "downgrade", "validate, enable or cancel a cluster downgrade")
+    for action, summary in (
+        (DowngradeAction.VALIDATE, "check that the cluster can be downgraded to VERSION"),
+        (DowngradeAction.ENABLE, "start downgrading the cluster version to VERSION"),
+    ):
+        p = commands.add(group, action.name.lower(), cmd_downgrade, summary)
+        p.add_argument("version", help='the target version, one minor below ("3.4")')
+        p.set_defaults(action=action)
+    p = commands.add(group, "cancel", cmd_downgrade, "cancel the downgrade in progress")
+    p.set_defaults(action=DowngradeAction.CANCEL)

@@ -12,6 +12,7 @@ import math
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import grpc
 import pytest
 
 import aetcd
@@ -130,12 +131,20 @@ async def test_rejected_before_any_io(
     assert sink.received == 0
 
 
-def test_local_errors_are_typed_and_carry_no_code() -> None:
+def test_local_errors_are_typed_and_worded_as_etcd() -> None:
     with pytest.raises(aetcd.EmptyKeyError) as info:
         Op.put("", "v")
     assert isinstance(info.value, aetcd.InvalidArgumentError)
     assert isinstance(info.value, ValueError)
-    assert info.value.code is None and not info.value.retryable
+    assert not info.value.retryable
+    # etcd's text and code (checked against a real server in test_local_errors.py)
+    assert info.value.message == "etcdserver: key is not provided"
+    assert info.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert str(info.value) == "etcdserver: key is not provided (key must not be empty)"
+    # a fault etcd has no message for keeps aetcd's own, with no code
+    with pytest.raises(aetcd.InvalidArgumentError) as negative:
+        Op.get("k", revision=-1)
+    assert negative.value.code is None and negative.value.detail is None
 
 
 @pytest.mark.parametrize(

@@ -175,3 +175,17 @@ def test_every_error_class_documents_itself() -> None:
                 ("Empty", "TooMany", "Duplicate", "RequestTooLarge", "KeyNotFound",
                  "ValueProvided", "LeaseProvided", "LeaseTTL")
             ), f"{name} missing from the tree drawing"
+
+
+def test_rejected_takes_only_messages_etcd_has() -> None:
+    err = errors._rejected(aetcd.TooManyOpsError, "etcdserver: too many operations in txn request", "x")
+    assert (err.message, err.code, err.detail) == (
+        "etcdserver: too many operations in txn request",
+        S.INVALID_ARGUMENT,
+        "x",
+    )
+    assert str(err) == "etcdserver: too many operations in txn request (x)"
+    for message in errors._LOCAL_CODES:
+        assert message in errors._BY_MESSAGE  # the server's answer maps back
+    with pytest.raises(KeyError):
+        errors._rejected(aetcd.InvalidArgumentError, "key must not be empty", "x")
