@@ -330,8 +330,10 @@ class Transport:
                     self,
                     "unary_unary",
                     "/etcdserverpb.Auth/Authenticate",
-                    _serialize_authenticate,
-                    rpc_pb2.AuthenticateResponse.FromString,
+                    {
+                        "request_serializer": _serialize_authenticate,
+                        "response_deserializer": rpc_pb2.AuthenticateResponse.FromString,
+                    },
                 ),
             )
             self.lock = v3lock_pb2_grpc.LockStub(router)
