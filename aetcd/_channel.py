@@ -65,7 +65,6 @@ from .errors import (
     EtcdError,
     NoLeaderError,
     OutcomeUnknownError,
-    OutcomeUnknownTimeoutError,
     from_grpc,
 )
 
@@ -115,6 +114,16 @@ _NEEDS_LEADER: Final = frozenset(
 _HASLEADER: Final = ("hasleader", "true")
 # Seconds unary calls carry hasleader after trouble (require_leader=None).
 _GUARD_AFTER_TROUBLE: Final = 30.0
+
+
+def not_sent(write: bool, reason: str) -> DeadlineExceededError:
+    """The error of a call whose deadline passed before it was sent.
+
+    Definite, unlike :class:`aetcd.OutcomeUnknownTimeoutError`: nothing reached
+    the server, so a write was not applied and may be retried as it is.
+    """
+    what = "nothing was sent: the write was not applied" if write else "nothing was sent"
+    return DeadlineExceededError(f"{reason} ({what})")
 
 
 class State(enum.Enum):
@@ -478,12 +487,7 @@ class Transport:
             await self._raise_if_tls_failed()
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
-                what = "the write was not sent" if write else "nothing was sent"
-                message = f"no etcd member was reachable within the deadline ({what})"
-                if write:
-                    # Conservative, like every write that hit its deadline.
-                    raise OutcomeUnknownTimeoutError(message)
-                raise DeadlineExceededError(message)
+                raise not_sent(write, "no etcd member was reachable within the deadline")
             await self._state_change(remaining)
 
     async def _state_change(self, timeout: float | None) -> None:
@@ -643,7 +647,10 @@ class Transport:
                 call = method
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
-                remaining = 0.001  # let gRPC report the deadline in its usual way
+                # Never send with a deadline that has passed (gRPC would get a
+                # fresh one): this attempt was not sent, and an earlier one of a
+                # write was provably not applied, so the error is definite.
+                raise not_sent(write, "the deadline passed before the call was sent") from error
             attempt = remaining
             if per_attempt is not None and remaining is not None:
                 attempt = min(remaining, per_attempt)
