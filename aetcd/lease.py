@@ -1063,9 +1063,10 @@ class LeaseAPI:
         """Renew *lease* once and return its new TTL in seconds.
 
         Uses a short-lived LeaseKeepAlive stream. Transient failures are retried
-        within the deadline, which also bounds the wait for a connected member. An expired or unknown lease (the server answers TTL
-        0) raises :class:`aetcd.LeaseNotFoundError`. A :class:`Lease` handle's
-        deadline is extended on success.
+        within the deadline, which also bounds the wait for a connected member.
+        An expired or unknown lease (the server answers TTL 0) raises
+        :class:`aetcd.LeaseNotFoundError`. A :class:`Lease` handle's deadline
+        is extended on success.
         """
         lid = lease_id(lease)
         budget = self._t.deadline(timeout)
