@@ -86,6 +86,7 @@ _BACKOFF_MAX: Final = 0.5  # doubling per round up to this
 _MIN_ATTEMPT: Final = 1.0  # shortest per-attempt deadline of a retried call
 _PROBE_INTERVAL: Final = 1.0  # how often suspect members are asked for their status
 _PROBE_TIMEOUT: Final = 1.0
+_CANCEL_DRAIN: Final = 0.05  # for gRPC to deliver the final events of cancelled streams
 # What a failed TLS handshake looks like in gRPC's connection error.
 _TLS_FAILURE: Final = re.compile(r"(?i)handshake|verification check failed|certificate")
 _TLS_CONFIRM: Final = 0.5  # a TLS failure must last this long to be a configuration error
@@ -223,7 +224,9 @@ class _Method:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         member = self.transport.pick()
         self.transport.stream_members[self.path] = member.endpoint
-        return member.callable(self)(*args, **kwargs)
+        call = member.callable(self)(*args, **kwargs)
+        self.transport.streams.add(call)
+        return call
 
 
 class _Router:
@@ -281,6 +284,8 @@ class Transport:
         # Background machinery (keep-alive, watch streams) registers its shutdown
         # here; close() runs these, newest first, before closing the channels.
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        #: the streams opened (watch, keep-alive, snapshot, ...), for close()
+        self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
         _live.add(self)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -381,6 +386,11 @@ class Transport:
         if not self.forked:
             for member in members:
                 await member.channel.close(grace=None)
+            if any(call.cancelled() for call in list(self.streams)):
+                # gRPC delivers the last event of a cancelled stream later,
+                # from its poller thread: let it arrive while the loop runs, so
+                # that closing the loop next loses nothing and logs no error.
+                await asyncio.sleep(_CANCEL_DRAIN)
         if errors:
             raise errors[0]
 
