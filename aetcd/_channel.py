@@ -65,7 +65,6 @@ from .errors import (
     EtcdError,
     NoLeaderError,
     OutcomeUnknownError,
-    OutcomeUnknownTimeoutError,
     from_grpc,
 )
 
@@ -87,6 +86,7 @@ _BACKOFF_MAX: Final = 0.5  # doubling per round up to this
 _MIN_ATTEMPT: Final = 1.0  # shortest per-attempt deadline of a retried call
 _PROBE_INTERVAL: Final = 1.0  # how often suspect members are asked for their status
 _PROBE_TIMEOUT: Final = 1.0
+_CANCEL_DRAIN: Final = 0.05  # for gRPC to deliver the final events of cancelled streams
 # What a failed TLS handshake looks like in gRPC's connection error.
 _TLS_FAILURE: Final = re.compile(r"(?i)handshake|verification check failed|certificate")
 _TLS_CONFIRM: Final = 0.5  # a TLS failure must last this long to be a configuration error
@@ -115,6 +115,16 @@ _NEEDS_LEADER: Final = frozenset(
 _HASLEADER: Final = ("hasleader", "true")
 # Seconds unary calls carry hasleader after trouble (require_leader=None).
 _GUARD_AFTER_TROUBLE: Final = 30.0
+
+
+def not_sent(write: bool, reason: str) -> DeadlineExceededError:
+    """The error of a call whose deadline passed before it was sent.
+
+    Definite, unlike :class:`aetcd.OutcomeUnknownTimeoutError`: nothing reached
+    the server, so a write was not applied and may be retried as it is.
+    """
+    what = "nothing was sent: the write was not applied" if write else "nothing was sent"
+    return DeadlineExceededError(f"{reason} ({what})")
 
 
 class State(enum.Enum):
@@ -207,7 +217,9 @@ class _Method:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         member = self.transport.pick()
         self.transport.stream_members[self.path] = member.endpoint
-        return member.callable(self)(*args, **kwargs)
+        call = member.callable(self)(*args, **kwargs)
+        self.transport.streams.add(call)
+        return call
 
 
 class Credentials:
@@ -290,6 +302,8 @@ class Transport:
         # Background machinery (keep-alive, watch streams) registers its shutdown
         # here; close() runs these, newest first, before closing the channels.
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        #: the streams opened (watch, keep-alive, snapshot, ...), for close()
+        self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
         _live.add(self)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -403,6 +417,11 @@ class Transport:
         if not self.forked:
             for member in members:
                 await member.channel.close(grace=None)
+            if any(call.cancelled() for call in list(self.streams)):
+                # gRPC delivers the last event of a cancelled stream later,
+                # from its poller thread: let it arrive while the loop runs, so
+                # that closing the loop next loses nothing and logs no error.
+                await asyncio.sleep(_CANCEL_DRAIN)
         if errors:
             raise errors[0]
 
@@ -509,12 +528,7 @@ class Transport:
             await self._raise_if_tls_failed()
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
-                what = "the write was not sent" if write else "nothing was sent"
-                message = f"no etcd member was reachable within the deadline ({what})"
-                if write:
-                    # Conservative, like every write that hit its deadline.
-                    raise OutcomeUnknownTimeoutError(message)
-                raise DeadlineExceededError(message)
+                raise not_sent(write, "no etcd member was reachable within the deadline")
             await self._state_change(remaining)
 
     async def _state_change(self, timeout: float | None) -> None:
@@ -674,7 +688,10 @@ class Transport:
                 call = method
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
-                remaining = 0.001  # let gRPC report the deadline in its usual way
+                # Never send with a deadline that has passed (gRPC would get a
+                # fresh one): this attempt was not sent, and an earlier one of a
+                # write was provably not applied, so the error is definite.
+                raise not_sent(write, "the deadline passed before the call was sent") from error
             attempt = remaining
             if per_attempt is not None and remaining is not None:
                 attempt = min(remaining, per_attempt)

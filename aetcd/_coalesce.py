@@ -38,7 +38,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeAlias
 
-from ._channel import Transport
+from ._channel import Transport, not_sent
 from ._pb import rpc_pb2
 from .errors import ClientClosedError, EtcdError, OutcomeUnknownError
 from .types import _get_view, _header_view
@@ -246,10 +246,14 @@ class Coalescer:
         fields, future, deadline = read
         if future.done():
             return
+        remaining = _remaining(deadline)
+        if remaining is not None and remaining <= 0:
+            future.set_exception(not_sent(False, _LATE))
+            return
         t = self._t
         try:
             request = _RangeRequest(**fields)
-            response = await t.unary(t.kv.Range, request, _remaining(deadline), write=False)
+            response = await t.unary(t.kv.Range, request, remaining, write=False)
         except BaseException as exc:
             _settle_future(future, exc)
             if not isinstance(exc, Exception):
@@ -259,7 +263,8 @@ class Coalescer:
             future.set_result(_get_view(response))
 
     async def _send_reads(self, batch: list[_Read]) -> None:
-        live = [r for r in batch if not r[1].done()]
+        now = _get_running_loop().time()
+        live = [r for r in batch if not r[1].done() and not _expired(r[1], r[2], now, False)]
         if len(live) < 2:
             if live:
                 await self._read_alone(live[0])
@@ -268,7 +273,7 @@ class Coalescer:
         # batch that fails, timing out included, is re-sent per read, each with
         # what is left of its own deadline.)
         deadlines = [r[2] for r in live if r[2] is not None]
-        timeout = _remaining(min(deadlines)) if deadlines else None
+        timeout = min(deadlines) - now if deadlines else None
         t = self._t
         try:
             # One protobuf call from the fields: each RangeRequest is built
@@ -342,10 +347,14 @@ class Coalescer:
     async def _send_alone(self, p: _Pending) -> None:
         if p.future.done():
             return
+        remaining = _remaining(p.deadline)
+        if remaining is not None and remaining <= 0:
+            p.future.set_exception(not_sent(True, _LATE))
+            return
         t = self._t
         method = t.kv.Put if isinstance(p.request, rpc_pb2.PutRequest) else t.kv.DeleteRange
         try:
-            response = await t.unary(method, p.request, _remaining(p.deadline), write=True)
+            response = await t.unary(method, p.request, remaining, write=True)
         except BaseException as exc:
             _settle_future(p.future, exc)
             if not isinstance(exc, Exception):
@@ -355,7 +364,12 @@ class Coalescer:
             p.future.set_result(response)
 
     async def _send_batch(self, batch: list[_Pending]) -> None:
-        live = [p for p in batch if not p.future.done()]
+        now = _get_running_loop().time()
+        live = [
+            p
+            for p in batch
+            if not p.future.done() and not _expired(p.future, p.deadline, now, True)
+        ]
         if not live:
             return
         if len(live) == 1:
@@ -369,7 +383,9 @@ class Coalescer:
             else {"request_delete_range": p.request}
             for p in live
         ]
-        timeout = self._batch_timeout(live)
+        # The earliest deadline of the batch: no caller waits past its own.
+        deadlines = [p.deadline for p in live if p.deadline is not None]
+        timeout = min(deadlines) - now if deadlines else None
         t = self._t
         self.batches_sent += 1
         self.requests_coalesced += len(live)
@@ -404,13 +420,6 @@ class Coalescer:
             response.header.CopyFrom(header)
             p.future.set_result(response)
 
-    def _batch_timeout(self, batch: list[_Pending]) -> float | None:
-        # The earliest deadline of the batch: no caller waits past its own.
-        deadlines = [p.deadline for p in batch if p.deadline is not None]
-        if not deadlines:
-            return None
-        return max(min(deadlines) - asyncio.get_running_loop().time(), 0.001)
-
 
 def _copy_error(exc: OutcomeUnknownError) -> OutcomeUnknownError:
     copy = type(exc)(exc.message, code=exc.code)
@@ -429,6 +438,18 @@ def _settle_future(future: asyncio.Future[Any], exc: BaseException) -> None:
 
 
 def _remaining(deadline: float | None) -> float | None:
+    """Seconds left until *deadline* (<= 0: passed), or None for no deadline."""
     if deadline is None:
         return None
-    return max(deadline - _get_running_loop().time(), 0.001)
+    return deadline - _get_running_loop().time()
+
+
+_LATE: Final = "the deadline passed while the request waited for its batch"
+
+
+def _expired(future: asyncio.Future[Any], deadline: float | None, now: float, write: bool) -> bool:
+    """Fail *future* if its *deadline* has passed by *now*: such a request is not sent."""
+    if deadline is None or deadline > now:
+        return False
+    future.set_exception(not_sent(write, _LATE))
+    return True

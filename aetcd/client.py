@@ -149,7 +149,11 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         await self._t.wait_connected(self._t.deadline(timeout))
 
     async def close(self) -> None:
-        """Close the connection. Later calls raise :class:`aetcd.ClientClosedError`."""
+        """Close the connection. Later calls raise :class:`aetcd.ClientClosedError`.
+
+        When it returns, nothing of the client is left on the event loop (streams,
+        channels, background tasks): the loop can be closed next without errors.
+        """
         await self._t.close()
 
     async def __aenter__(self) -> Self:

@@ -46,7 +46,7 @@ from typing import Final, TypeAlias
 import grpc
 import grpc.aio
 
-from ._channel import State, Transport
+from ._channel import State, Transport, not_sent
 from ._keys import INT64_MAX
 from ._pb import rpc_pb2
 from .errors import (
@@ -837,9 +837,10 @@ class LeaseAPI:
         """Renew *lease* once and return its new TTL in seconds.
 
         Uses a short-lived LeaseKeepAlive stream. Transient failures are retried
-        within the deadline. An expired or unknown lease (the server answers TTL
-        0) raises :class:`aetcd.LeaseNotFoundError`. A :class:`Lease` handle's
-        deadline is extended on success.
+        within the deadline, which also bounds the wait for a connected member.
+        An expired or unknown lease (the server answers TTL 0) raises
+        :class:`aetcd.LeaseNotFoundError`. A :class:`Lease` handle's deadline
+        is extended on success.
         """
         lid = lease_id(lease)
         budget = self._t.deadline(timeout)
@@ -848,10 +849,9 @@ class LeaseAPI:
         deadline = None if budget is None else loop.time() + budget
         refreshed = False
         while True:
-            remaining = None if deadline is None else deadline - loop.time()
             sent = time.monotonic()
             try:
-                ttl = await self._keepalive_call(t, lid, remaining)
+                ttl = await self._keepalive_call(t, lid, deadline)
                 break
             except EtcdError as exc:
                 if _needs_token(exc) and not refreshed:
@@ -869,8 +869,17 @@ class LeaseAPI:
             lease._renewed(sent, ttl)
         return ttl
 
-    async def _keepalive_call(self, t: Transport, lid: int, timeout: float | None) -> int:
+    async def _keepalive_call(self, t: Transport, lid: int, deadline: float | None) -> int:
+        """One keep-alive on a stream of its own, all of it (the wait for a
+        connected member included) within *deadline* (loop time, ``None``: none)."""
+        loop = asyncio.get_running_loop()
+        timeout = None if deadline is None else deadline - loop.time()
         metadata = await t.stream_metadata(timeout)  # waits for a live member, within the deadline
+        if deadline is not None:
+            # What the wait left: the stream gets no fresh deadline of its own.
+            timeout = deadline - loop.time()
+            if timeout <= 0:
+                raise not_sent(False, "no etcd member was reachable within the deadline")
         call: StreamCall = t.lease.LeaseKeepAlive(
             timeout=timeout, metadata=metadata, wait_for_ready=True
         )

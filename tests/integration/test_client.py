@@ -87,8 +87,11 @@ async def test_unreachable_endpoint_times_out(unused_tcp_port: int) -> None:
     async with aetcd.Client(f"127.0.0.1:{unused_tcp_port}", timeout=0.5) as client:
         with pytest.raises(aetcd.DeadlineExceededError):
             await client.get("k")
-        with pytest.raises(aetcd.OutcomeUnknownError):
+        # Never sent (no member connected): definitely not applied.
+        with pytest.raises(aetcd.DeadlineExceededError) as write:
             await client.put("k", "v")
+        assert not isinstance(write.value, aetcd.OutcomeUnknownError)
+        assert "nothing was sent" in write.value.message
 
 
 async def test_use_after_fork_raises_clear_error(etcd_server: object) -> None:
