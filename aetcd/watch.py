@@ -84,7 +84,6 @@ _RETRY_CODES: Final = frozenset(
 )
 _BACKOFF_MIN: Final = 0.01
 _BACKOFF_MAX: Final = 1.0
-_HANG_UP_GRACE: Final = 1.0
 
 
 class WatchAPI:
@@ -575,30 +574,16 @@ class _WatchStream:
         self.closed = True
         task, self._task = self._task, None
         if task is not None:
-            await self._hang_up(task)
+            # Cancelled, not half-closed: etcd keeps a watch stream open after
+            # the client's half-close, so waiting for its end would only cost a
+            # grace period. Transport.close() lets gRPC deliver the cancelled
+            # call's last events before it returns.
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         error = ClientClosedError("the client was closed while this watch was open")
         for watch in list(self._watches):
             watch.fail(error)
-
-    async def _hang_up(self, task: asyncio.Task[None]) -> None:
-        """Half-close the stream and let the server end it, within a short grace.
-
-        Merely cancelling a live call leaves gRPC a completion event to deliver
-        later, which grpc.aio loses (with the events queued behind it) if the
-        event loop has closed by then.
-        """
-        call = self._call
-        if call is None or call.done() or task.done():
-            return
-        try:
-            async with asyncio.timeout(_HANG_UP_GRACE):
-                await call.done_writing()
-                await asyncio.wait([task])
-        except (TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            pass  # cancelled by the caller instead
 
     # -- the reconnect loop ----------------------------------------------------------
 
