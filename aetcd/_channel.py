@@ -728,9 +728,17 @@ class Transport:
                 and error.message in _REFRESH_TOKEN
                 and self.config.username is not None
             ):
-                # Refused before it was applied: safe for writes too.
+                # Refused before it was applied: safe for writes too. The
+                # refresh runs within this call's deadline, not a fresh one.
                 refreshed = True
-                await self._authenticate()
+                left = None if deadline is None else deadline - loop.time()
+                try:
+                    await self._authenticate(left)
+                except DeadlineExceededError as exc:
+                    what = " (the write was refused, not applied)" if write else ""
+                    raise DeadlineExceededError(
+                        f"the deadline passed while refreshing the expired auth token{what}"
+                    ) from exc
                 continue
             if write:
                 # Only a refusal before raft (errors.py's list) proves it was not applied.
@@ -805,19 +813,35 @@ class Transport:
 
     # -- auth --------------------------------------------------------------------
 
-    async def _authenticate(self) -> None:
-        """Get a fresh token with the configured user and password."""
+    async def _authenticate(self, timeout: float | None = None) -> None:
+        """Get a fresh token with the configured user and password.
+
+        *timeout*: the caller's remaining time, which bounds waiting for a
+        refresh another task runs too (default: the client's timeout).
+        """
         if self._token_lock is None:
             self._token_lock = asyncio.Lock()
+        if timeout is None:
+            timeout = self.config.timeout
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         generation = self._token_generation
-        async with self._token_lock:
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._token_lock.acquire()
+        except TimeoutError:
+            raise DeadlineExceededError(
+                "the deadline passed while another task was refreshing the auth token"
+            ) from None
+        try:
             if generation != self._token_generation:
                 return  # another task refreshed it while we waited
             request = Credentials(self.config.username or "", self.config.password or Secret(""))
+            left = None if deadline is None else max(0.0, deadline - loop.time())
             try:
                 # Retried like a read (a spare token is harmless); never refreshed.
                 response = await self._call(
-                    self.auth.Authenticate, request, self.config.timeout, write=False, refresh=False
+                    self.auth.Authenticate, request, left, write=False, refresh=False
                 )
             except EtcdError as exc:
                 if exc.message == _AUTH_NOT_ENABLED:
@@ -830,6 +854,8 @@ class Transport:
                 raise
             self._set_token(response.token)
             self._token_generation += 1
+        finally:
+            self._token_lock.release()
 
     async def refresh_token(self) -> None:
         """Re-authenticate (streams call this after an auth error before reopening)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -145,7 +146,9 @@ async def test_users_roles_and_permissions(server: EtcdServer, admin: aetcd.Clie
     await admin.put("app/after", "v")
 
 
-async def test_client_with_credentials_without_auth(server: EtcdServer, admin: aetcd.Client) -> None:
+async def test_client_with_credentials_without_auth(
+    server: EtcdServer, admin: aetcd.Client
+) -> None:
     await _enable_auth(admin)
     async with aetcd.Client(server.endpoint, username="root", password=ROOT_PW) as root:
         await root.auth_disable()
@@ -213,7 +216,10 @@ async def test_passwords_never_leak(
             await root.user_change_password("nobody", ROOT_PW)
         _assert_error_has_no_secret(missing.value)
         # Local validation errors do not echo a password either.
-        for bad in (lambda: root.user_add("x", ROOT_PW.encode()), lambda: root.authenticate("x", [ROOT_PW])):  # type: ignore[arg-type]
+        for bad in (
+            lambda: root.user_add("x", ROOT_PW.encode()),
+            lambda: root.authenticate("x", [ROOT_PW]),
+        ):  # type: ignore[arg-type]
             with pytest.raises(TypeError) as local:
                 await bad()
             _assert_error_has_no_secret(local.value)
@@ -237,6 +243,35 @@ async def test_token_is_refreshed_after_expiry(etcd_server_factory: EtcdServerFa
 
     async with aetcd.Client(server.endpoint, username="root", password=ROOT_PW) as root:
         assert (await root.get("app/k")).kvs[0].value == b"v2"
+        await root.auth_disable()
+
+
+async def test_token_refresh_stays_within_the_calls_deadline(
+    etcd_server_factory: EtcdServerFactory,
+) -> None:
+    # An expired token is refreshed inside the call, within the call's own
+    # deadline: here another task's refresh holds the token lock meanwhile.
+    server = await etcd_server_factory(extra_args=("--auth-token=simple", "--auth-token-ttl=1"))
+    async with aetcd.Client(server.endpoint) as admin:
+        await _enable_auth(admin)
+    async with aetcd.Client(server.endpoint, username="alice", password=ALICE_PW) as alice:
+        await alice.put("app/k", "v1")
+        await asyncio.sleep(2.5)  # etcd forgets the token
+        lock = alice._t._token_lock
+        assert lock is not None
+        async with lock:  # a refresh in another task that does not finish in time
+            for call in (
+                lambda: alice.get("app/k", timeout=0.3),
+                lambda: alice.put("app/k", "v2", timeout=0.3),
+            ):
+                started = time.monotonic()
+                with pytest.raises(aetcd.DeadlineExceededError) as late:
+                    await call()
+                assert time.monotonic() - started < 0.3 + 0.15
+                assert not isinstance(late.value, aetcd.OutcomeUnknownError)
+        assert "refreshing" in str(late.value) and "not applied" in str(late.value)
+        assert (await alice.get("app/k")).kvs[0].value == b"v1"  # refreshed now; v2 never applied
+    async with aetcd.Client(server.endpoint, username="root", password=ROOT_PW) as root:
         await root.auth_disable()
 
 
@@ -296,8 +331,14 @@ async def test_bad_input_fails_before_io() -> None:
             (lambda: client.role_grant_permission("r", 1), TypeError),
             (lambda: client.role_grant_permission("r", "k", perm=2), TypeError),
             (lambda: client.role_grant_permission("r", "k", perm="admin"), TypeError),
-            (lambda: client.role_grant_permission("r", "k", prefix=True, from_key=True), aetcd.InvalidArgumentError),
-            (lambda: client.role_grant_permission("r", "k", prefix=True, range_end="z"), aetcd.InvalidArgumentError),
+            (
+                lambda: client.role_grant_permission("r", "k", prefix=True, from_key=True),
+                aetcd.InvalidArgumentError,
+            ),
+            (
+                lambda: client.role_grant_permission("r", "k", prefix=True, range_end="z"),
+                aetcd.InvalidArgumentError,
+            ),
             (lambda: client.role_grant_permission("r", "k", prefix=1), TypeError),
             (lambda: client.role_revoke_permission("", "k"), aetcd.InvalidArgumentError),
             (lambda: client.role_revoke_permission("r", ""), aetcd.EmptyKeyError),
