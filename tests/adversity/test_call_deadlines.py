@@ -98,6 +98,7 @@ CALLS: dict[str, Call] = {
     "alarms": lambda c, _: c.alarms(timeout=T),
     "disarm_alarms": lambda c, _: c.disarm_alarms(timeout=T),
     "defragment": lambda c, _: c.defragment(timeout=T),
+    "downgrade": lambda c, _: c.downgrade(aetcd.DowngradeAction.VALIDATE, "3.4", timeout=T),
     "hash_kv": lambda c, _: c.hash_kv(timeout=T),
     "move_leader": lambda c, _: c.move_leader(1, timeout=T),
     "snapshot": lambda c, _: _snapshot(c),
