@@ -96,7 +96,9 @@ async def test_f4_blackhole_of_the_watch_member(
         ]
         assert idle_event.kv.mod_revision == idle_put.header.revision
         assert lease.alive and (await direct.time_to_live(lease)).ttl > 0
-    assert all(d <= 15.0 for d in detected), detected
+    # gRPC's keepalive finds a dead transport within keepalive_time (10 s) +
+    # keepalive_timeout (5 s) of the last traffic; 1 s for a loaded 2-core box.
+    assert all(d <= 15.0 + 1.0 for d in detected), detected
     assert all(m.split(" -> ")[0] != m.split(" -> ")[1] for m in moved), moved
     assert max(gaps) <= TIMEOUT + 1.0, gaps
     assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
