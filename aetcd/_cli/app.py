@@ -429,13 +429,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _demo(ctx: Context, args: argparse.Namespace) -> int:
-    from .. import demo
+    from . import demo  # only this command needs it (and, through it, aetcd.testing)
 
-    argv: list[str] = []
-    if ctx.settings.endpoints_given:
-        argv = ["--endpoint", ctx.settings.endpoints[0]]
+    endpoint = ctx.settings.endpoints[0] if ctx.settings.endpoints_given else None
     try:
-        return await demo.main(argv)
+        return await demo.main(endpoint)
     except (RuntimeError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from exc
 
