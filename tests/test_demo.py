@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from aetcd import demo
+from aetcd._cli import demo
 
 
 async def test_demo_tour(etcd_server: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert await demo.main(["--endpoint", etcd_server.endpoint]) == 0
+    assert await demo.main(etcd_server.endpoint) == 0
     out = capsys.readouterr().out
     assert "exactly one winner: True" in out
     assert "heartbeat key gone: True" in out

@@ -10,12 +10,10 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from ..client import Client
-from ..config import TLS, Secret
+from ..config import Secret
 from ..errors import EtcdError
 from . import auth, cluster, concurrency, kv, lease, maintenance, watch
 from .common import (
@@ -24,20 +22,22 @@ from .common import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
-    FORMATS,
     ArgumentParser,
     CommandError,
     Commands,
-    Output,
     UsageError,
     normalize_bool_flags,
     parse_bool,
     parse_duration,
 )
-
-DEFAULT_ENDPOINT = "127.0.0.1:2379"
-DEFAULT_COMMAND_TIMEOUT = 5.0
-DEFAULT_DIAL_TIMEOUT = 2.0
+from .context import (
+    DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_DIAL_TIMEOUT,
+    DEFAULT_ENDPOINT,
+    Context,
+    Settings,
+)
+from .output import FORMATS, Output
 
 DESCRIPTION = """\
 An etcdctl-like command line for etcd v3, built on the aetcd library.
@@ -52,80 +52,6 @@ Exit status: 0 success, 1 an error from etcd or the command ("Error: ..." on
 stderr), 2 bad usage, 128+N when ended by signal N (130 for Ctrl-C); `lock
 NAME -- COMMAND` exits with the command's status.
 """
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The resolved global options."""
-
-    endpoints: list[str]
-    endpoints_given: bool = False
-    cacert: str | None = None
-    cert: str | None = None
-    key: str | None = None
-    user: str | None = None
-    password: Secret | None = field(default=None, repr=False)
-    command_timeout: float = DEFAULT_COMMAND_TIMEOUT
-    dial_timeout: float = DEFAULT_DIAL_TIMEOUT
-    write_out: str = "simple"
-    hex: bool = False
-
-    @property
-    def tls(self) -> TLS | None:
-        """TLS settings when any certificate file was given."""
-        if self.cacert is None and self.cert is None and self.key is None:
-            return None
-        if (self.cert is None) != (self.key is None):
-            raise UsageError("--cert and --key must be given together")
-        return TLS(ca=self.cacert, cert=self.cert, key=self.key)
-
-
-class Context:
-    """What a command handler gets: the settings, the output and (lazily) clients."""
-
-    def __init__(self, settings: Settings, out: Output) -> None:
-        self.settings = settings
-        self.out = out
-        self.signal: int | None = None  #: the signal that is ending the command, if any
-        self._client: Client | None = None
-        self._others: list[Client] = []
-
-    def _make(self, endpoints: Sequence[str]) -> Client:
-        s = self.settings
-        try:
-            return Client(
-                list(endpoints),
-                username=s.user,
-                password=s.password if s.user is not None else None,
-                tls=s.tls,
-                # As in etcdctl: the dial and each request have their own deadline.
-                timeout=s.command_timeout,
-                connect_timeout=s.dial_timeout,
-            )
-        except EtcdError as exc:  # bad endpoint syntax and the like
-            raise UsageError(exc.message) from None
-
-    @property
-    def client(self) -> Client:
-        """The client for ``--endpoints``, created on first use."""
-        if self._client is None:
-            self._client = self._make(self.settings.endpoints)
-        return self._client
-
-    def member_client(self, endpoint: str) -> Client:
-        """A client for one endpoint only (closed with the context)."""
-        client = self._make([endpoint])
-        self._others.append(client)
-        return client
-
-    async def close(self) -> None:
-        """Close every client."""
-        clients = [c for c in (self._client, *self._others) if c is not None]
-        self._client = None
-        self._others = []
-        for client in clients:
-            with contextlib.suppress(EtcdError):
-                await client.close()
 
 
 # -- parsing -------------------------------------------------------------------------
@@ -429,13 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _demo(ctx: Context, args: argparse.Namespace) -> int:
-    from .. import demo
+    from . import demo  # only this command needs it (and, through it, aetcd.testing)
 
-    argv: list[str] = []
-    if ctx.settings.endpoints_given:
-        argv = ["--endpoint", ctx.settings.endpoints[0]]
+    endpoint = ctx.settings.endpoints[0] if ctx.settings.endpoints_given else None
     try:
-        return await demo.main(argv)
+        return await demo.main(endpoint)
     except (RuntimeError, FileNotFoundError) as exc:
         raise CommandError(str(exc)) from exc
 

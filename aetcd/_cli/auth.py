@@ -7,22 +7,14 @@ import getpass
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .._keys import prefix_range_end
 from ..errors import AuthAdminError
 from ..types import Permission, Role
-from .common import (
-    EXIT_OK,
-    Commands,
-    UsageError,
-    add_flag,
-    arg_bytes,
-    b64,
-    no_table,
-    parse_bool,
-    prefix_range_end,
-)
+from .common import EXIT_OK, Commands, UsageError, add_flag, arg_bytes, parse_bool
+from .output import b64, no_table
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .context import Context
 
 _ROOT_ROLE_MISSING = "etcdserver: root user does not have root role"
 

@@ -12,22 +12,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import EtcdError, PermissionDeniedError
 from ..types import Member, Status
-from .common import (
-    EXIT_ERROR,
-    EXIT_OK,
-    CommandError,
-    Commands,
-    add_flag,
-    format_duration,
-    header_json,
-    hex_id,
-    humanize_bytes,
-    no_table,
-    non_negative_int,
-)
+from .common import EXIT_ERROR, EXIT_OK, CommandError, Commands, add_flag, hex_id, non_negative_int
+from .output import format_duration, header_json, humanize_bytes, no_table
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .context import Context
 
 _T = TypeVar("_T")
 

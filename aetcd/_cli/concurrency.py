@@ -22,13 +22,13 @@ from .common import (
     UsageError,
     add_flag,
     arg_bytes,
-    no_table,
     parse_duration,
     positive_int,
 )
+from .output import no_table
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .context import Context
 
 #: How long a command may take to end on its own after we were interrupted
 #: (a Ctrl-C in a terminal reaches it too) before we pass the signal on, and

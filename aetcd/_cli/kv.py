@@ -18,13 +18,13 @@ from .common import (
     add_flag,
     arg_bytes,
     hex_id,
-    no_table,
     non_negative_int,
     positive_int,
 )
+from .output import no_table
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .context import Context
 
 _SORT_TARGETS: Final = {
     "CREATE": SortTarget.CREATE,

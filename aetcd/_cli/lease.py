@@ -9,19 +9,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EtcdError, LeaseNotFoundError
-from .common import (
-    EXIT_OK,
-    CommandError,
-    Commands,
-    add_flag,
-    b64,
-    hex_id,
-    no_table,
-    positive_int,
-)
+from .common import EXIT_OK, CommandError, Commands, add_flag, hex_id, positive_int
+from .output import b64, no_table
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .context import Context
 
 
 async def cmd_grant(ctx: Context, args: argparse.Namespace) -> int:

@@ -12,19 +12,11 @@ from typing import IO, TYPE_CHECKING, Any
 from ..errors import EtcdError
 from ..types import Alarm, DowngradeAction
 from .cluster import endpoints_of
-from .common import (
-    EXIT_ERROR,
-    EXIT_OK,
-    CommandError,
-    Commands,
-    add_flag,
-    header_json,
-    humanize_bytes,
-    no_table,
-)
+from .common import EXIT_ERROR, EXIT_OK, CommandError, Commands, add_flag
+from .output import header_json, humanize_bytes, no_table
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .context import Context
 
 
 class Progress:

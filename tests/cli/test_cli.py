@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cli_helpers import Run, run_cli
 
-from aetcd._cli import common
+from aetcd._cli import common, output
 from aetcd._cli.app import build_parser
 from aetcd._cli.kv import argify, go_unquote, parse_compare, parse_op
 from aetcd.ops import Compare, Op
@@ -413,7 +413,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
     ],
 )
 def test_format_duration_like_go(seconds: float, text: str) -> None:
-    assert common.format_duration(seconds) == text
+    assert output.format_duration(seconds) == text
 
 
 @pytest.mark.parametrize(
@@ -421,11 +421,11 @@ def test_format_duration_like_go(seconds: float, text: str) -> None:
     [(5, "5 B"), (61440, "61 kB"), (1000, "1.0 kB"), (2_100_000, "2.1 MB"), (20_480, "20 kB")],
 )
 def test_humanize_bytes_like_go(size: int, text: str) -> None:
-    assert common.humanize_bytes(size) == text
+    assert output.humanize_bytes(size) == text
 
 
 def test_table_rendering() -> None:
-    table = common.render_table(["ID", "STATUS", "N"], [["abc", "started", "12"]])
+    table = output.render_table(["ID", "STATUS", "N"], [["abc", "started", "12"]])
     assert table.splitlines() == [
         "+-----+---------+----+",
         "| ID  | STATUS  | N  |",

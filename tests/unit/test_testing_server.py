@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-import aetcd.testing.server as server_module
+import aetcd.testing._host as host_module
 from aetcd.testing import (
     EtcdCluster,
     EtcdServer,
@@ -184,7 +184,7 @@ async def test_failing_start_raises_with_log_tail_and_leaves_nothing() -> None:
 
 async def test_start_timeout_kills_the_process() -> None:
     before = child_pids()
-    client, peer, absent = server_module._reserve_ports(3)
+    client, peer, absent = host_module.reserve_ports(3)
     # The second member never exists, so there is no quorum and /health never passes.
     server = EtcdServer(
         name="a",
@@ -200,7 +200,7 @@ async def test_start_timeout_kills_the_process() -> None:
         assert child_pids() <= before
     finally:
         await server.aclose()
-        server_module._release_ports((client, peer, absent))
+        host_module.release_ports((client, peer, absent))
 
 
 async def test_port_conflict_on_first_start_retries_on_new_ports(
@@ -210,7 +210,7 @@ async def test_port_conflict_on_first_start_retries_on_new_ports(
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
     taken = blocker.getsockname()[1]
-    real_reserve = server_module._reserve_ports
+    real_reserve = host_module.reserve_ports
     calls: list[int] = []
 
     def reserve(count: int) -> list[int]:
@@ -218,7 +218,7 @@ async def test_port_conflict_on_first_start_retries_on_new_ports(
         ports = real_reserve(count)
         return [taken, *ports[1:]] if len(calls) == 1 else ports
 
-    monkeypatch.setattr(server_module, "_reserve_ports", reserve)
+    monkeypatch.setattr(host_module, "reserve_ports", reserve)
     try:
         async with EtcdServer() as server:
             assert server.client_port != taken

@@ -1,12 +1,13 @@
 """A guided tour of aetcd against an etcd it starts itself (or one you name).
 
-Run it with ``scripts/demo`` (or ``python -m aetcd.demo [--endpoint HOST:PORT]``).
-Every step prints what it does and what etcd answered.
+Run it with ``scripts/demo`` or ``python -m aetcd demo [--endpoints HOST:PORT]``.
+Every step prints what it does and what etcd answered. It lives under the CLI, not
+in the library: it starts etcd through :mod:`aetcd.testing`, which the library
+itself never imports.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import sys
@@ -150,8 +151,10 @@ async def tour_watch(client: aetcd.Client, root: str) -> None:
             if event.type is aetcd.EventType.PUT:
                 old = event.prev_kv.value.decode() if event.prev_kv else None
                 current[event.kv.key] = event.kv.value
-                say(f"  reload: {key} {old!r} -> {event.kv.value.decode()!r} "
-                    f"(revision {event.kv.mod_revision})")
+                say(
+                    f"  reload: {key} {old!r} -> {event.kv.value.decode()!r} "
+                    f"(revision {event.kv.mod_revision})"
+                )
             else:
                 current.pop(event.kv.key, None)
                 say(f"  reload: {key} removed (revision {event.kv.mod_revision})")
@@ -226,7 +229,12 @@ async def tour_discovery(client: aetcd.Client, root: str, endpoint: str) -> None
         updates = found.updates()
         say(f"instances: {sorted(found.instances)}")
         child = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _INSTANCE, endpoint, service, "10.0.0.8:8080",
+            sys.executable,
+            "-c",
+            _INSTANCE,
+            endpoint,
+            service,
+            "10.0.0.8:8080",
             stdout=asyncio.subprocess.PIPE,
         )
         try:
@@ -362,11 +370,9 @@ async def _endpoint(given: str | None) -> AsyncIterator[str]:
         yield server.endpoint
 
 
-async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="aetcd.demo", description=__doc__)
-    parser.add_argument("--endpoint", help="use this etcd instead of starting one")
-    args = parser.parse_args(argv)
-    async with _endpoint(args.endpoint) as endpoint:
+async def main(endpoint: str | None = None) -> int:
+    """Run the whole tour against ``endpoint``, or against an embedded etcd when None."""
+    async with _endpoint(endpoint) as endpoint:
         async with aetcd.Client(endpoint) as client:
             root = "aetcd-demo/"
             await client.delete(root, prefix=True)
@@ -382,7 +388,3 @@ async def main(argv: list[str] | None = None) -> int:
     say()
     say("tour complete")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
