@@ -65,8 +65,9 @@ class Runner:
 
     # -- calls -------------------------------------------------------------------
 
-    def check(self) -> asyncio.AbstractEventLoop:
-        """The loop, after refusing calls it cannot serve (closed, forked, inside a loop)."""
+    def check(self, blocking: bool = True) -> asyncio.AbstractEventLoop:
+        """The loop, after refusing calls it cannot serve: on a closed client, in a
+        forked child, and (when *blocking*) inside a running event loop."""
         loop = self.loop
         if self.pid != os.getpid():
             raise ClientClosedError(
@@ -76,7 +77,7 @@ class Runner:
             )
         if self.closed or loop is None:
             raise ClientClosedError("the aetcd.sync client is closed")
-        if asyncio._get_running_loop() is not None:
+        if blocking and asyncio._get_running_loop() is not None:
             raise RuntimeError(
                 "aetcd.sync blocks the calling thread and cannot be used inside a running "
                 "event loop; use the async aetcd.Client there"
@@ -111,12 +112,15 @@ class Runner:
             raise
 
     def call(self, fn: Callable[..., R], *args: Any) -> R:
-        """Run the plain function ``fn(*args)`` on the loop thread and return its result."""
+        """Run the plain function ``fn(*args)`` on the loop thread and return its result.
 
-        async def call() -> R:
+        For reading state the loop owns (no I/O, so allowed inside another running
+        loop; on the loop thread itself *fn* is called directly).
+        """
+        loop = self.check(blocking=False)
+        if asyncio._get_running_loop() is loop:
             return fn(*args)
-
-        return self.run(call())
+        return asyncio.run_coroutine_threadsafe(_call(fn, args), loop).result()
 
     def submit(self, coro: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
         """Start *coro* on the loop without waiting (for callers that wait themselves)."""
@@ -136,6 +140,10 @@ class Runner:
         except RuntimeError:
             pass  # the loop is already closed
         self._thread.join()
+
+
+async def _call(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
+    return fn(*args)
 
 
 def _start(

@@ -406,7 +406,7 @@ class Client(Bridged):
         ``with client.watch(...) as watch: for event in watch: ...``; see
         :meth:`aetcd.Client.watch`. Arguments are checked here, before any I/O.
         """
-        self._runner.check()
+        self._runner.check(blocking=False)
         w = self._aio.watch(
             key,
             prefix=prefix,
@@ -449,7 +449,7 @@ class Client(Bridged):
 
         Use ``with`` (or ``close()``) when you may stop early: it cancels the RPC.
         """
-        self._runner.check()
+        self._runner.check(blocking=False)
         s = self._aio.snapshot(endpoint=endpoint, timeout=timeout, verify=verify)
         return SnapshotStream(self._runner, s)
 
