@@ -33,6 +33,7 @@ ARGS = {
     "leader_election": ["--ttl", "2"],
     "service_discovery": ["--rounds", "3"],
     "service_discovery --embedded": ["--embedded", "--rounds", "3"],
+    "sync_worker": ["--workers", "3"],
 }
 
 
@@ -173,6 +174,17 @@ async def test_leader_election(runs: dict[str, subprocess.Popen[str]], etcd_serv
     assert failover, out
     assert float(failover.group(1)) >= 1.0, "a crashed leader is replaced after its TTL"
     await assert_cleaned_up(endpoint, "leader_election")
+
+
+async def test_sync_worker(runs: dict[str, subprocess.Popen[str]], etcd_server: object) -> None:
+    endpoint = etcd_server.endpoint  # type: ignore[attr-defined]
+    out = output(runs, "sync_worker")
+    assert "config: db/pool = '10'" in out and "reload: db/pool = '20'" in out
+    assert out.count("fenced write applied? True") == 3
+    assert "counter = 3 after 3 workers" in out
+    assert "discovered: ['10.0.0.7:8080']" in out and "after leaving: []" in out
+    assert "leaders in turn: ['a', 'b']" in out
+    await assert_cleaned_up(endpoint, "sync_worker")
 
 
 def test_an_example_with_its_own_etcd(runs: dict[str, subprocess.Popen[str]]) -> None:

@@ -1,0 +1,54 @@
+"""The async client's behaviour tests, run on the blocking client.
+
+The test bodies are imported from ``tests/integration`` and ``tests/recipes``;
+the ``etcd_client`` fixture here hands them an :class:`AsyncFacade` whose every
+call goes through an ``aetcd.sync.Client``, from a worker thread. Tests that
+reach into the async client's internals, or cancel an awaiting task (a thread
+blocked in a call cannot be cancelled that way; interruption is covered by
+``test_client.py``), are left out by name below.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asyncfacade import AsyncFacade
+
+from aetcd import sync
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
+from test_kv import *  # noqa: F403
+from test_lease import *  # noqa: F403
+from test_txn import *  # noqa: F403
+from test_watch import *  # noqa: F403
+
+# Left out: they inspect the async client's internals (its transport, keep-alive
+# manager or watch stream), its exact handle types, or handle identity.
+_ASYNC_ONLY = {
+    "test_put_with_lease_id",
+    "test_grant_time_to_live_leases_revoke",
+    "test_lease_context_keeps_alive_then_revokes",
+    "test_leases_share_one_stream",
+    "test_keeper_idles_and_restarts",
+    "test_leases_of_one_ttl_are_renewed_together",
+    "test_short_ttl_renewed_in_time_next_to_long_ones",
+    "test_bursts_are_written_in_batches",
+    "test_public_grpc_path_still_works",
+    "test_unusable_grpc_internals_fall_back_to_the_public_api",
+    "test_keepalive_by_id_renews_and_does_not_revoke",
+    "test_keepalive_of_a_granted_handle_and_sharing",
+    "test_keepalive_of_an_unknown_lease",
+    "test_one_stream_for_many_watches",
+}
+for _name in _ASYNC_ONLY:
+    del globals()[_name]
+
+
+@pytest.fixture
+def etcd_client(etcd_server: Any) -> Iterator[AsyncFacade]:
+    with sync.Client(etcd_server.endpoint) as client:
+        yield AsyncFacade(client)
