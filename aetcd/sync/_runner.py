@@ -34,6 +34,14 @@ WAIT_SLICE = 0.1
 CANCEL_GRACE = 10.0
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop running in this thread, if any (asyncio's public API only)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Runner:
     """One event loop on one daemon thread, started at construction.
 
@@ -77,7 +85,7 @@ class Runner:
             )
         if self.closed or loop is None:
             raise ClientClosedError("the aetcd.sync client is closed")
-        if blocking and asyncio._get_running_loop() is not None:
+        if blocking and _running_loop() is not None:
             raise RuntimeError(
                 "aetcd.sync blocks the calling thread and cannot be used inside a running "
                 "event loop; use the async aetcd.Client there"
@@ -118,7 +126,7 @@ class Runner:
         loop; on the loop thread itself *fn* is called directly).
         """
         loop = self.check(blocking=False)
-        if asyncio._get_running_loop() is loop:
+        if _running_loop() is loop:
             return fn(*args)
         return asyncio.run_coroutine_threadsafe(_call(fn, args), loop).result()
 
