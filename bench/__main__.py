@@ -6,6 +6,7 @@
     scripts/bench --setup-peers            # create .bench-venvs/ with the peer clients
     scripts/bench --peers                  # also run the installed peers
     scripts/bench --go                     # also run the Go clientv3 figure (if it builds)
+    scripts/bench --sync                   # also the blocking clients on put/get
     scripts/bench --profile put64,get64,range1000   # py-spy profiles of aetcd and the floor
     scripts/bench --record                 # write the results block of BENCHMARKS.md
 
@@ -127,8 +128,13 @@ class Bench:
         if impl in ("floor-t", "aetcd-t"):
             # The documented opt-in (docs/connecting.md): gRPC's own variable.
             return sys.executable, {**os.environ, "GRPC_EXPERIMENTS": OPT_IN_EXPERIMENTS}
-        if impl in ("floor", "aetcd", "aetcd-nc", "aetcd-cw", "go"):
+        if impl in ("floor", "aetcd", "aetcd-nc", "aetcd-cw", "go", "aetcd-sync", "floor-sync"):
             return sys.executable, None
+        if impl == "etcd3-pp":
+            # python-etcd3 0.12 imports only with the pure-Python protobuf.
+            env = peers.peer_env("etcd3")
+            env["PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION"] = "python"
+            return str(peers.python_of("etcd3")), env
         return str(peers.python_of(impl)), peers.peer_env(impl)
 
     def worker_argv(self, impl: str, workload: str, prefix: str, **extra: Any) -> list[str]:
@@ -392,6 +398,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--setup-peers", action="store_true", help="create .bench-venvs/ and exit")
     p.add_argument("--go", action="store_true", help="also run the Go clientv3 benchmark")
     p.add_argument(
+        "--sync",
+        action="store_true",
+        help="also run the blocking clients on put/get: aetcd.sync, bare sync grpc stubs and "
+        "python-etcd3 on the pure-Python protobuf (etcd3-pp, with --setup-peers)",
+    )
+    p.add_argument(
         "--impls", help="comma-separated implementations (default: floor,aetcd[,peers][,go])"
     )
     p.add_argument("--endpoint", help="use this etcd (host:port) instead of starting one")
@@ -518,6 +530,10 @@ def run_bench(bench: Bench, args: argparse.Namespace, endpoint: str) -> int:
             these.insert(3, "aetcd-nc")  # reads: also without coalescing
         if not args.impls and WORKLOADS[workload][0] == "put":
             these.insert(3, "aetcd-cw")  # writes: also with (opt-in) write coalescing
+        if args.sync and WORKLOADS[workload][0] in ("put", "get"):
+            these += ["aetcd-sync", "floor-sync"]
+            if peers.info("etcd3"):
+                these.append("etcd3-pp")
         runs[workload] = {impl: [] for impl in these}
         for rep in range(args.reps):
             order = these[rep % len(these) :] + these[: rep % len(these)]

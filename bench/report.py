@@ -102,6 +102,26 @@ def targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 a["cpu_us_per_op"] <= g["cpu_us_per_op"],
                 f"{a['cpu_us_per_op']:.1f} us vs {g['cpu_us_per_op']:.1f} us",
             )
+    # The blocking client (issue 15): 1 thread within 1.3 x the async client's
+    # latency; 64 threads >= 2 x python-etcd3 (pure-Python protobuf) and >= bare sync stubs.
+    for w in ("get1", "put1"):
+        s, a = _find(rows, w, "aetcd-sync"), _find(rows, w, "aetcd")
+        if s and a:
+            check(
+                f"{w} (aetcd.sync): p50 <= 1.3 x the async client's",
+                s["p50_us"] <= 1.3 * a["p50_us"],
+                f"{s['p50_us'] / a['p50_us']:.2f} x ({s['p50_us']:.0f} vs {a['p50_us']:.0f} us)",
+            )
+    for w in ("get64", "put64"):
+        s = _find(rows, w, "aetcd-sync")
+        for other, factor in (("etcd3-pp", 2.0), ("floor-sync", 1.0)):
+            o = _find(rows, w, other)
+            if s and o:
+                check(
+                    f"{w} (aetcd.sync): >= {factor:g} x {other} ops/s",
+                    s["ops_per_s"] >= factor * o["ops_per_s"],
+                    f"{s['ops_per_s'] / o['ops_per_s']:.2f} x {other}",
+                )
     al, fl = _find(rows, "leases", "aetcd"), _find(rows, "leases", FLOOR)
     if al:
         check(

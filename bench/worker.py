@@ -637,6 +637,68 @@ class Etcd3:
         return cycle
 
 
+class AetcdSync:
+    """``aetcd.sync.Client``: the blocking client (operations in flight are threads)."""
+
+    name = "aetcd-sync"
+    sync = True
+
+    def open(self, endpoint: str) -> None:
+        import aetcd.sync
+
+        self.client = aetcd.sync.Client(endpoint)
+        self.client.get(b"bench/warm-up")
+
+    def close(self) -> None:
+        self.client.close()
+
+    def put(self, key: bytes, value: bytes) -> int:
+        return self.client.put(key, value).header.revision
+
+    def get(self, key: bytes) -> bytes:
+        return self.client.get(key).kvs[0].value
+
+
+class FloorSync:
+    """Bare synchronous grpc stubs (``grpc.insecure_channel``): the blocking floor."""
+
+    name = "floor-sync"
+    sync = True
+
+    def open(self, endpoint: str) -> None:
+        import grpc
+
+        from aetcd._pb import rpc_pb2, rpc_pb2_grpc
+        from aetcd.config import ClientConfig
+
+        cfg = ClientConfig.build(endpoint)
+        self.pb = rpc_pb2
+        self.channel = grpc.insecure_channel(endpoint, cfg.channel_options())
+        self.kv = rpc_pb2_grpc.KVStub(self.channel)
+        self.timeout = cfg.timeout
+        grpc.channel_ready_future(self.channel).result(timeout=10)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def put(self, key: bytes, value: bytes) -> int:
+        r = self.kv.Put(
+            self.pb.PutRequest(key=key, value=value), timeout=self.timeout, wait_for_ready=True
+        )
+        return int(r.header.revision)
+
+    def get(self, key: bytes) -> bytes:
+        r = self.kv.Range(self.pb.RangeRequest(key=key), timeout=self.timeout, wait_for_ready=True)
+        return bytes(r.kvs[0].value)
+
+
+class Etcd3PurePython(Etcd3):
+    """python-etcd3 as its users must run it today: the pure-Python protobuf
+    (``PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION=python``, set by the orchestrator)."""
+
+    name = "etcd3-pp"
+
+
 IMPLS: dict[str, type] = {
     c.name: c
     for c in (  # type: ignore[attr-defined]
@@ -650,6 +712,9 @@ IMPLS: dict[str, type] = {
         Etcd3aio,
         Etcetra,
         Etcd3,
+        Etcd3PurePython,
+        AetcdSync,
+        FloorSync,
     )
 }
 
