@@ -433,6 +433,7 @@ class Client(Bridged):
     status = bridge(_A.status)
     alarms = bridge(_A.alarms)
     disarm_alarms = bridge(_A.disarm_alarms)
+    downgrade = bridge(_A.downgrade)
     defragment = bridge(_A.defragment)
     hash_kv = bridge(_A.hash_kv)
     move_leader = bridge(_A.move_leader)

@@ -7,9 +7,12 @@
 ``Member``. Differences where python-etcd3 is buggy are in ``docs/migration.md``.
 """
 
-from . import events, exceptions, transactions, utils
-from .client import Alarm, Etcd3Client, KVMetadata, Lease, Lock, Member, Status, client
+from . import events, exceptions, leases, locks, members, transactions, utils
+from .client import Alarm, Etcd3Client, KVMetadata, Status, client
 from .exceptions import Etcd3Exception
+from .leases import Lease
+from .locks import Lock
+from .members import Member
 from .transactions import Transactions
 
 __version__ = "0.12.0"
@@ -27,6 +30,9 @@ __all__ = [
     "client",
     "events",
     "exceptions",
+    "leases",
+    "locks",
+    "members",
     "transactions",
     "utils",
 ]

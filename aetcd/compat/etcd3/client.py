@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -22,6 +21,9 @@ from aetcd.config import DEFAULT_TIMEOUT
 
 from . import exceptions
 from .events import Event, new_event
+from .leases import Lease, _Refreshed
+from .locks import Lock
+from .members import Member
 from .transactions import Transactions
 from .utils import lease_to_id, prefix_range_end, to_bytes
 
@@ -92,176 +94,6 @@ class Alarm:
     def __init__(self, alarm_type: int, member_id: int) -> None:
         self.alarm_type = alarm_type
         self.member_id = member_id
-
-
-class Member:
-    """A cluster member, with python-etcd3's ``remove()`` / ``update()`` helpers."""
-
-    def __init__(
-        self,
-        id: int,
-        name: str,
-        peer_urls: list[str],
-        client_urls: list[str],
-        etcd_client: Etcd3Client | None = None,
-    ) -> None:
-        self.id = id
-        self.name = name
-        self.peer_urls = peer_urls
-        self.client_urls = client_urls
-        self._etcd_client = etcd_client
-
-    def __str__(self) -> str:
-        return f"Member {self.id}: peer urls: {self.peer_urls}, client urls: {self.client_urls}"
-
-    def remove(self) -> None:
-        """Remove this member from the cluster."""
-        assert self._etcd_client is not None
-        self._etcd_client.remove_member(self.id)
-
-    def update(self, peer_urls: list[str]) -> None:
-        """Change this member's peer URLs."""
-        assert self._etcd_client is not None
-        self._etcd_client.update_member(self.id, peer_urls)
-
-    @property
-    def active_alarms(self) -> Iterator[Alarm]:
-        """The alarms raised on this member."""
-        assert self._etcd_client is not None
-        return self._etcd_client.list_alarms(member_id=self.id)
-
-
-class Lease:
-    """A granted lease: ``refresh()``, ``revoke()``, ``remaining_ttl``, ``keys``."""
-
-    def __init__(self, lease_id: int, ttl: int, etcd_client: Etcd3Client | None = None) -> None:
-        self.id = lease_id
-        self.ttl = ttl
-        self.etcd_client = etcd_client
-
-    def _info(self) -> aetcd.LeaseInfo:
-        assert self.etcd_client is not None
-        return self.etcd_client.get_lease_info(self.id)
-
-    def revoke(self) -> None:
-        """Revoke the lease (its keys are deleted)."""
-        assert self.etcd_client is not None
-        self.etcd_client.revoke_lease(self.id)
-
-    def refresh(self) -> list[Any]:
-        """Renew the lease once; returns a one-item list, as python-etcd3 did."""
-        assert self.etcd_client is not None
-        return self.etcd_client.refresh_lease(self.id)
-
-    @property
-    def remaining_ttl(self) -> int:
-        """Seconds left, as the server says."""
-        return self._info().ttl
-
-    @property
-    def granted_ttl(self) -> int:
-        """The TTL the lease was granted with."""
-        return self._info().granted_ttl
-
-    @property
-    def keys(self) -> list[bytes]:
-        """The keys attached to the lease."""
-        assert self.etcd_client is not None
-        return self.etcd_client.get_lease_info(self.id, keys=True).keys
-
-
-class _Refreshed:
-    """What python-etcd3's ``refresh_lease`` yielded: a response with ``ID`` and ``TTL``."""
-
-    def __init__(self, lease_id: int, ttl: int) -> None:
-        self.ID = lease_id
-        self.TTL = ttl
-
-
-class Lock:
-    """python-etcd3's lock, with its key layout and protocol, so python-etcd3
-    processes and this module exclude each other on the same name.
-
-    The holder's key is ``/locks/<name>`` with a random uuid as its value,
-    created (only if absent: ``create_revision == 0``) with a lease of *ttl*
-    seconds. Unlike python-etcd3, a waiter waits for the key's deletion with a
-    watch that starts at the revision it saw, so no release is missed, and a
-    failed attempt revokes its lease instead of leaving it to expire.
-    """
-
-    lock_prefix = "/locks/"
-
-    def __init__(self, name: str, ttl: int = 60, etcd_client: Etcd3Client | None = None) -> None:
-        self.name = name
-        self.ttl = ttl
-        if etcd_client is not None:
-            self.etcd_client = etcd_client
-        self.key = self.lock_prefix + self.name
-        self.lease: Lease | None = None
-        self.uuid = uuid.uuid1().bytes
-
-    def acquire(self, timeout: float | None = 10) -> bool:
-        """Take the lock within *timeout* seconds (``None``: wait for ever).
-
-        Returns True once held, False if the time ran out.
-        """
-        client = self.etcd_client
-        deadline = None if timeout is None else _now() + timeout
-        tx = client.transactions
-        while True:
-            lease = client.lease(self.ttl)
-            ok, responses = client.transaction(
-                compare=[tx.create(self.key) == 0],
-                success=[tx.put(self.key, self.uuid, lease=lease)],
-                failure=[tx.get(self.key)],
-            )
-            if ok:
-                self.lease = lease
-                return True
-            lease.revoke()
-            holder = responses[0]
-            if not holder:
-                continue  # released between the compare and the read
-            revision = holder[0][1].mod_revision
-            remaining = None if deadline is None else deadline - _now()
-            if remaining is not None and remaining <= 0:
-                return False
-            if not client._wait_delete(self.key, revision + 1, remaining):
-                return False
-
-    def release(self) -> bool:
-        """Release the lock if this object holds it; True if it did."""
-        tx = self.etcd_client.transactions
-        ok, _ = self.etcd_client.transaction(
-            compare=[tx.value(self.key) == self.uuid],
-            success=[tx.delete(self.key)],
-            failure=[],
-        )
-        return ok
-
-    def refresh(self) -> list[Any]:
-        """Renew the lock's lease."""
-        if self.lease is None:
-            raise ValueError("No lease associated with this lock - have you acquired the lock yet?")
-        return self.lease.refresh()
-
-    def is_acquired(self) -> bool:
-        """Whether this object holds the lock now (asks the server)."""
-        value, _ = self.etcd_client.get(self.key)
-        return value is not None and value == self.uuid
-
-    def __enter__(self) -> Lock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
 
 
 _SORT_ORDER = {

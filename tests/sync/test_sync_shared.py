@@ -5,7 +5,7 @@ the ``etcd_client`` fixture here hands them an :class:`AsyncFacade` whose every
 call goes through an ``aetcd.sync.Client``, from a worker thread. Tests that
 reach into the async client's internals, or cancel an awaiting task (a thread
 blocked in a call cannot be cancelled that way; interruption is covered by
-``test_client.py``), are left out by name below.
+``test_sync_client.py``), are left out by name below.
 """
 
 from __future__ import annotations
@@ -36,9 +36,7 @@ _ASYNC_ONLY = {
     "test_keeper_idles_and_restarts",
     "test_leases_of_one_ttl_are_renewed_together",
     "test_short_ttl_renewed_in_time_next_to_long_ones",
-    "test_bursts_are_written_in_batches",
-    "test_public_grpc_path_still_works",
-    "test_unusable_grpc_internals_fall_back_to_the_public_api",
+    "test_a_burst_of_leases_shares_one_stream",
     "test_keepalive_by_id_renews_and_does_not_revoke",
     "test_keepalive_of_a_granted_handle_and_sharing",
     "test_keepalive_of_an_unknown_lease",

@@ -1,8 +1,8 @@
-"""The async recipes' behaviour tests, run on the blocking client (see ``test_shared.py``).
+"""The async recipes' behaviour tests, run on the blocking client (see ``test_sync_shared.py``).
 
 The lock, election, heartbeat, STM and contrib tests cancel tasks or build async
 recipe objects directly, so they cannot run through the facade; their blocking
-forms are tested in ``test_recipes.py``.
+forms are tested in ``test_sync_recipes.py``.
 """
 
 from __future__ import annotations
