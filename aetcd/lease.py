@@ -281,7 +281,7 @@ class _KeepAlive:
     """The one LeaseKeepAlive stream of a client, shared by all its kept-alive leases.
 
     Created by the first ``client.lease()`` / ``client.keepalive()`` and closed by
-    ``client.close()`` (registered in ``Transport.closers``). It owns one
+    ``client.close()`` (through :meth:`LeaseAPI.aclose`). It owns one
     background task, started when a lease is added and ended when none has been
     left for a few seconds or when the client closes; inside it a TaskGroup runs
     the stream (sender and receiver) and the deadline sweep. A broken stream is
@@ -747,14 +747,15 @@ async def _revoke_for_release(api: LeaseAPI, lease: Lease, timeout: float) -> Et
 class LeaseAPI:
     """Lease operations of :class:`aetcd.Client` (etcd's Lease service)."""
 
-    _t: Transport
-    _keepalive: _KeepAlive | None = None
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+        self._keepalive: _KeepAlive | None = None
 
-    async def _open(self) -> Transport:
-        t = self._t
-        if t.state is not State.OPENED or t.forked:
-            await t.open()
-        return t
+    async def aclose(self) -> None:
+        """Stop keeping leases alive (their handles report the loss)."""
+        keeper = self._keepalive
+        if keeper is not None:
+            await keeper.close()
 
     def _keeper(self) -> _KeepAlive:
         """The client's shared keep-alive manager, created on first use."""
@@ -762,7 +763,6 @@ class LeaseAPI:
         if keeper is None:
             self._t._check_usable()
             keeper = self._keepalive = _KeepAlive(self._t)
-            self._t.closers.append(keeper.close)
         return keeper
 
     def _gone(self, lease: LeaseLike, lid: int, message: str) -> None:
@@ -792,7 +792,7 @@ class LeaseAPI:
         seconds = _check_ttl(ttl)
         lid = _check_id(id)
         self._t.deadline(timeout)  # validate before any I/O
-        t = await self._open()
+        t = self._t
         request = rpc_pb2.LeaseGrantRequest(TTL=seconds, ID=lid)
         sent = time.monotonic()
         response = await t.unary(t.lease.LeaseGrant, request, timeout, write=lid != 0)
@@ -810,7 +810,7 @@ class LeaseAPI:
         """
         lid = lease_id(lease)
         budget = self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         request = rpc_pb2.LeaseRevokeRequest(ID=lid)
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -844,7 +844,7 @@ class LeaseAPI:
         """
         lid = lease_id(lease)
         budget = self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
         refreshed = False
@@ -913,7 +913,7 @@ class LeaseAPI:
         if type(keys) is not bool:
             raise TypeError(f"keys must be bool, not {type(keys).__name__}")
         self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         request = rpc_pb2.LeaseTimeToLiveRequest(ID=lid, keys=keys)
         response = await t.unary(t.lease.LeaseTimeToLive, request, timeout, write=False)
         if response.TTL < 0:
@@ -929,7 +929,7 @@ class LeaseAPI:
     async def leases(self, *, timeout: float | None = None) -> list[int]:
         """The ids of every lease the cluster currently holds."""
         self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         response = await t.unary(
             t.lease.LeaseLeases, rpc_pb2.LeaseLeasesRequest(), timeout, write=False
         )

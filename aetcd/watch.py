@@ -89,8 +89,15 @@ _BACKOFF_MAX: Final = 1.0
 class WatchAPI:
     """Watch operations of :class:`aetcd.Client` (etcd's Watch service)."""
 
-    _t: Transport
-    _watch_stream: _WatchStream | None = None
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+        self._watch_stream: _WatchStream | None = None
+
+    async def aclose(self) -> None:
+        """End the shared stream; watches still open raise ClientClosedError."""
+        stream = self._watch_stream
+        if stream is not None:
+            await stream.close()
 
     def watch(
         self,
@@ -488,8 +495,8 @@ class Watch:
 class _WatchStream:
     """The one bidirectional Watch stream of a client, and its reconnect loop.
 
-    Owns one background task (registered with the transport's closers, so
-    ``client.close()`` ends it). Watch ids are chosen here, a fresh one for
+    Owns one background task (``client.close()`` ends it, through
+    :meth:`WatchAPI.aclose`). Watch ids are chosen here, a fresh one for
     every server-side incarnation of a watch, so late responses of an old
     incarnation can never be mistaken for a new one.
 
@@ -530,7 +537,6 @@ class _WatchStream:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="aetcd-watch-stream"
             )
-            self._t.closers.append(self.close)
         self._watches.add(watch)
         if self._connected:
             self.create(watch)

@@ -260,7 +260,7 @@ async def aetcd_watch(n):
 
     t.stream_metadata = metadata
     t.watch = types.SimpleNamespace(Watch=lambda **kw: FakeCall(n))
-    client._watch_stream_for()._trust_requested_progress = True  # skip the Status call
+    client._watches._watch_stream_for()._trust_requested_progress = True  # skip the Status call
     got = 0
     async with client.watch(b"bench/watch/", prefix=True) as w:
         t0 = time.process_time()

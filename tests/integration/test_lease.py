@@ -26,7 +26,7 @@ from aetcd.testing.pytest_plugin import EtcdServerFactory
 
 
 def keeper(client: aetcd.Client) -> Any:
-    ka = client._keepalive
+    ka = client._leases._keepalive
     assert ka is not None
     return ka
 
@@ -553,7 +553,7 @@ async def test_keepalive_of_an_unknown_lease(etcd_client: aetcd.Client) -> None:
     with pytest.raises(aetcd.LeaseNotFoundError):
         async with etcd_client.keepalive(revoked):
             pytest.fail("entered")
-    keeper_now = etcd_client._keepalive
+    keeper_now = etcd_client._leases._keepalive
     assert keeper_now is None or unknown not in keeper_now.leases
 
 
