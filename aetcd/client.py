@@ -412,11 +412,7 @@ class Client:
 
     @_doc(ClusterAPI.member_add)
     def member_add(
-        self,
-        peer_urls: str | Sequence[str],
-        *,
-        learner: bool = False,
-        timeout: float | None = None,
+        self, peer_urls: str | Sequence[str], *, learner: bool = False, timeout: float | None = None
     ) -> Coroutine[Any, Any, Member]:
         return self._cluster.member_add(peer_urls, learner=learner, timeout=timeout)
 
@@ -474,31 +470,19 @@ class Client:
 
     @_doc(MaintenanceAPI.hash_kv)
     def hash_kv(
-        self,
-        revision: int = 0,
-        *,
-        endpoint: str | None = None,
-        timeout: float | None = None,
+        self, revision: int = 0, *, endpoint: str | None = None, timeout: float | None = None
     ) -> Coroutine[Any, Any, HashKVResult]:
         return self._maintenance.hash_kv(revision, endpoint=endpoint, timeout=timeout)
 
     @_doc(MaintenanceAPI.move_leader)
     def move_leader(
-        self,
-        member_id: int,
-        *,
-        endpoint: str | None = None,
-        timeout: float | None = None,
+        self, member_id: int, *, endpoint: str | None = None, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._maintenance.move_leader(member_id, endpoint=endpoint, timeout=timeout)
 
     @_doc(MaintenanceAPI.snapshot)
     def snapshot(
-        self,
-        *,
-        endpoint: str | None = None,
-        timeout: float | None = None,
-        verify: bool = True,
+        self, *, endpoint: str | None = None, timeout: float | None = None, verify: bool = True
     ) -> SnapshotStream:
         return self._maintenance.snapshot(endpoint=endpoint, timeout=timeout, verify=verify)
 
@@ -656,11 +640,7 @@ class Client:
         return Lock(self if session is None else session, name, ttl=ttl, timeout=timeout)
 
     def election(
-        self,
-        name: str | bytes,
-        *,
-        ttl: int = _DEFAULT_ELECTION_TTL,
-        session: Session | None = None,
+        self, name: str | bytes, *, ttl: int = _DEFAULT_ELECTION_TTL, session: Session | None = None
     ) -> Election:
         """A :class:`aetcd.recipes.Election` handle for the election *name*."""
         from .recipes.election import Election
@@ -677,12 +657,7 @@ class Client:
         return Heartbeat(self, key, value, ttl=ttl)
 
     def register(
-        self,
-        service: str,
-        addr: str,
-        *,
-        ttl: int = 10,
-        metadata: object = None,
+        self, service: str, addr: str, *, ttl: int = 10, metadata: object = None
     ) -> Registration:
         """Register *addr* under *service* (Go ``naming/endpoints`` layout) while alive.
 
@@ -699,10 +674,7 @@ class Client:
         return Discovery(self, service)
 
     def config(
-        self,
-        prefix: str | bytes,
-        *,
-        decode: Callable[[bytes], object] | None = None,
+        self, prefix: str | bytes, *, decode: Callable[[bytes], object] | None = None
     ) -> ConfigMirror:
         """A hot-reloaded read-only mirror of *prefix*.
 
