@@ -135,7 +135,8 @@ class Lease:
     (a keep-alive answered TTL 0, no renewal succeeded within the TTL, it was
     revoked through this client, or the client was closed). ``lost_reason`` then
     holds a :class:`aetcd.LeaseLostError` saying why (its ``__cause__`` is the
-    underlying error, if any).
+    underlying error, if any: a :class:`aetcd.LeaseNotFoundError` when the
+    server said the lease no longer exists, i.e. it expired or was revoked).
 
     Pass a ``Lease`` wherever a lease id is accepted (``client.put(...,
     lease=lease)``). Leases from :meth:`LeaseAPI.grant` are not kept alive:
@@ -245,6 +246,28 @@ class Lease:
         """Ask the server about this lease; see :meth:`LeaseAPI.time_to_live`."""
         return await self._api.time_to_live(self, keys=keys, timeout=timeout)
 
+    def on_renewed(self, callback: Callable[[int], None] | None) -> None:
+        """Call *callback* with the new TTL after each renewal (``None``: stop).
+
+        One callback per lease; it runs on the keep-alive task, so it must not
+        block (e.g. ``queue.put_nowait``). Renewals by :meth:`refresh` count too.
+        """
+        self._listener = callback
+
+    def release(self) -> None:
+        """Stop keeping the lease alive here, without revoking it (Go's ``Session.Orphan``).
+
+        The handle reports the lease lost at once; on the server it expires one
+        TTL after its last renewal, unless someone else renews or revokes it.
+        Keys attached to it stay until then.
+        """
+        self._mark_lost(
+            LeaseLostError(
+                f"lease {self._id:#x} released: no longer kept alive by this client; "
+                "it expires on the server within its TTL"
+            )
+        )
+
     # -- bookkeeping ---------------------------------------------------------------
 
     def _renewed(self, at: float, ttl: int) -> None:
@@ -270,6 +293,8 @@ class Lease:
         self._gone = self._gone or gone
         if self._lost.is_set():
             return
+        if gone and reason.__cause__ is None:
+            reason.__cause__ = LeaseNotFoundError(str(reason))
         self._reason = reason
         self._lost.set()
         keeper, self._keeper = self._keeper, None

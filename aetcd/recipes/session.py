@@ -12,7 +12,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from .._keys import to_int
-from ..errors import LeaseLostError
 from ..lease import MAX_LEASE_TTL, Lease
 from ..ops import Compare, Op
 from ._util import idempotent_cleanup, shielded
@@ -149,7 +148,7 @@ class IdleSessions:
         return True
 
     def _retire(self, session: Session) -> None:
-        """Drop an idle session that was not reused in time: stop its keep-alives.
+        """Drop an idle session that was not reused in time: release its lease.
 
         No RPC (so no task to own): the lease holds no keys and expires on the
         server within its TTL. A process that took one lock keeps no lease
@@ -160,13 +159,8 @@ class IdleSessions:
         if stack is not None and session in stack:
             stack.remove(session)
         lease = session._lease
-        if lease is not None and lease.alive:
-            lease._mark_lost(
-                LeaseLostError(
-                    f"lease {lease.id:#x}: idle private session retired after "
-                    f"{IDLE_SESSION_LIFETIME:g} s; it expires on the server within its TTL"
-                )
-            )
+        if lease is not None:
+            lease.release()
 
     def clear(self) -> None:
         """Forget every idle session and cancel its timer (the client is closing)."""

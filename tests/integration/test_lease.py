@@ -567,3 +567,32 @@ async def test_keepalive_notices_a_revoke_elsewhere(
         async with asyncio.timeout(3 / 3 + 0.7):
             await lease.lost()
         assert "TTL 0" in str(lease.lost_reason)
+        assert isinstance(lease.lost_reason.__cause__, aetcd.LeaseNotFoundError)
+
+
+async def test_on_renewed_reports_each_renewal(etcd_client: aetcd.Client) -> None:
+    renewals: asyncio.Queue[int] = asyncio.Queue()
+    async with etcd_client.lease(2) as lease:
+        lease.on_renewed(renewals.put_nowait)
+        async with asyncio.timeout(3):
+            assert await renewals.get() == 2  # from the background keep-alive
+        assert await lease.refresh() == 2
+        assert renewals.get_nowait() == 2  # a refresh counts too
+        lease.on_renewed(None)
+        await lease.refresh()
+        assert renewals.empty()
+
+
+async def test_release_stops_keepalive_without_revoking(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    async with etcd_client.lease(2) as lease:
+        await etcd_client.put(etcd_prefix + "k", "v", lease=lease)
+        lease.release()
+        assert not lease.alive and "released" in str(lease.lost_reason)
+        keeper = etcd_client._leases._keepalive
+        assert keeper is None or lease.id not in keeper.leases
+        info = await etcd_client.time_to_live(lease, keys=True)  # not revoked
+        assert info.keys == [(etcd_prefix + "k").encode()]
+        await asyncio.sleep(2.5)  # nobody renews it: it expires with its key
+        assert (await etcd_client.get(etcd_prefix + "k")).kvs == []
