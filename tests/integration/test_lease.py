@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import aetcd
-from aetcd import lease as lease_module
+from aetcd import _lessor as lessor_module
 from aetcd.testing import find_etcd_binary
 from aetcd.testing.pytest_plugin import EtcdServerFactory
 
@@ -305,7 +305,7 @@ async def test_close_ends_background_task(etcd_server: Any) -> None:
 async def test_keeper_idles_and_restarts(
     etcd_client: aetcd.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lease_module, "_IDLE_LINGER", 0.2)
+    monkeypatch.setattr(lessor_module, "_IDLE_LINGER", 0.2)
     async with etcd_client.lease(ttl=5):
         await asyncio.sleep(0.3)
     ka = keeper(etcd_client)
@@ -324,7 +324,7 @@ async def test_unexpected_failure_marks_leases_lost_and_is_logged(
     def broken(self: Any, lid: int, ttl: int) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(lease_module._KeepAlive, "_on_reply", broken)
+    monkeypatch.setattr(lessor_module.KeepAlive, "_on_reply", broken)
     with caplog.at_level(logging.ERROR, logger="aetcd"):
         async with etcd_client.lease(ttl=5) as lease:
             async with asyncio.timeout(2):
@@ -381,11 +381,11 @@ async def test_lease_lost_when_server_down_longer_than_ttl(
 
 
 def record_renewals(leases: list[aetcd.Lease]) -> dict[int, list[float]]:
-    """Reply times per lease from now on (through the handle's private renewal hook)."""
+    """Reply times per lease from now on (through the handle's on_renewed hook)."""
     times: dict[int, list[float]] = {}
     for lease in leases:
         seen = times.setdefault(lease.id, [time.monotonic()])
-        lease._listener = lambda ttl, seen=seen: seen.append(time.monotonic())
+        lease.on_renewed(lambda ttl, seen=seen: seen.append(time.monotonic()))
     return times
 
 
@@ -410,7 +410,7 @@ async def test_leases_of_one_ttl_are_renewed_together(etcd_client: aetcd.Client)
         assert max(max_gap(t) for t in times.values()) < 1.0 + 0.8
         assert ka.sent - sent <= 40 * (3 + 1)
         # They share their send times: a handful of ticks, all on the grid.
-        ticks = {lease._next for lease in leases}
+        ticks = {kept.next for kept in ka.leases.values()}
         assert len(ticks) <= 3, sorted(ticks)
         assert all(abs(t - round(t)) < 1e-6 for t in ticks)
 
