@@ -73,22 +73,9 @@ pygments_style = "friendly"
 
 # -- hooks -------------------------------------------------------------------------
 
-# Members that are plumbing between aetcd's own modules (protobuf conversion,
-# the watch stream's callbacks): public by name, not part of the user API.
-_PLUMBING = frozenset(
-    {
-        "from_pb",
-        "to_pb",
-        "to_request_op",
-        "request",
-        "create_request",
-        "on_created",
-        "on_events",
-        "on_progress",
-        "on_broadcast_progress",
-        "fail",
-    }
-)
+# Members that are plumbing between aetcd's own modules (protobuf conversion):
+# public by name, not part of the user API.
+_PLUMBING = frozenset({"from_pb", "to_pb", "to_request_op", "request"})
 
 # Client delegates to one object per service: ``LeaseAPI.grant`` is ``Client.grant``.
 _FACADES = ("KV", "LeaseAPI", "WatchAPI", "ClusterAPI", "MaintenanceAPI", "AuthAPI")

@@ -16,7 +16,7 @@ workload):
               Python-level waiter costs more than the loop iteration it saves),
               so aetcd does not do this
 ``aetcd``     ``async for event in client.watch(...)`` (pokes at
-              ``Transport.watch``, ``stream_metadata`` and ``_WatchStream``:
+              ``Transport.watch``, ``stream_metadata`` and ``_watch_stream.WatchStream``:
               internals, adjust when they change)
 ``from_pb``   ``Event.from_pb`` alone (hot in cache)
 
