@@ -299,11 +299,33 @@ class Transport:
         self._tls_failing_since: float | None = None
         self._prober: asyncio.Task[None] | None = None
         self._syncer: asyncio.Task[None] | None = None
-        # Background machinery (keep-alive, watch streams) registers its shutdown
-        # here; close() runs these, newest first, before closing the channels.
-        self.closers: list[Callable[[], Awaitable[None]]] = []
         #: the streams opened (watch, keep-alive, snapshot, ...), for close()
         self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._released = False
+        # The stubs exist from the start: their methods pick a member when
+        # called, and unary() opens the transport first.
+        router = cast(grpc.aio.Channel, _Router(self))
+        self.kv = rpc_pb2_grpc.KVStub(router)
+        self.watch = rpc_pb2_grpc.WatchStub(router)
+        self.lease = rpc_pb2_grpc.LeaseStub(router)
+        self.cluster = rpc_pb2_grpc.ClusterStub(router)
+        self.maintenance = rpc_pb2_grpc.MaintenanceStub(router)
+        self.auth = rpc_pb2_grpc.AuthStub(router)
+        # Authenticate takes Credentials too, so the password stays wrapped.
+        self.auth.Authenticate = cast(
+            Any,
+            _Method(
+                self,
+                "unary_unary",
+                "/etcdserverpb.Auth/Authenticate",
+                {
+                    "request_serializer": _serialize_authenticate,
+                    "response_deserializer": rpc_pb2.AuthenticateResponse.FromString,
+                },
+            ),
+        )
+        self.lock = v3lock_pb2_grpc.LockStub(router)
+        self.election = v3election_pb2_grpc.ElectionStub(router)
         _live.add(self)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -330,28 +352,6 @@ class Transport:
             # Channels connect on the first call (which connects every member, for
             # failover), not here: opening a client sends nothing.
             self.members = [self._new_member(ep) for ep in self.config.endpoints]
-            router = cast(grpc.aio.Channel, _Router(self))
-            self.kv = rpc_pb2_grpc.KVStub(router)
-            self.watch = rpc_pb2_grpc.WatchStub(router)
-            self.lease = rpc_pb2_grpc.LeaseStub(router)
-            self.cluster = rpc_pb2_grpc.ClusterStub(router)
-            self.maintenance = rpc_pb2_grpc.MaintenanceStub(router)
-            self.auth = rpc_pb2_grpc.AuthStub(router)
-            # Authenticate takes Credentials too, so the password stays wrapped.
-            self.auth.Authenticate = cast(
-                Any,
-                _Method(
-                    self,
-                    "unary_unary",
-                    "/etcdserverpb.Auth/Authenticate",
-                    {
-                        "request_serializer": _serialize_authenticate,
-                        "response_deserializer": rpc_pb2.AuthenticateResponse.FromString,
-                    },
-                ),
-            )
-            self.lock = v3lock_pb2_grpc.LockStub(router)
-            self.election = v3election_pb2_grpc.ElectionStub(router)
             self.state = State.OPENED
             if dial_timeout is not None:
                 await self._connected_member(dial_timeout)
@@ -395,18 +395,19 @@ class Transport:
     def _is_open(self) -> bool:
         return self.state is State.OPENED
 
-    async def close(self) -> None:
-        """Close the channels; pending calls fail, later calls raise ClientClosedError."""
-        if self.state is State.CLOSED:
-            return
+    def shut(self) -> None:
+        """Refuse calls from now on (ClientClosedError); :meth:`close` then releases."""
         self.state = State.CLOSED
-        errors: list[BaseException] = []
-        while self.closers:
-            closer = self.closers.pop()
-            try:
-                await closer()
-            except Exception as exc:  # close everything, then report
-                errors.append(exc)
+
+    async def close(self) -> None:
+        """Close the channels; pending calls fail, later calls raise ClientClosedError.
+
+        The client closes its services (streams, keep-alives, coalescers) first.
+        """
+        self.state = State.CLOSED
+        if self._released:
+            return
+        self._released = True
         for task in (self._prober, self._syncer):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
@@ -422,8 +423,6 @@ class Transport:
                 # from its poller thread: let it arrive while the loop runs, so
                 # that closing the loop next loses nothing and logs no error.
                 await asyncio.sleep(_CANCEL_DRAIN)
-        if errors:
-            raise errors[0]
 
     def _check_usable(self) -> None:
         if self.forked:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._channel import Credentials, State, Transport
+from ._channel import Credentials, Transport
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
 from ._pb import auth_pb2, rpc_pb2
 from .config import Secret
@@ -24,12 +24,6 @@ from .types import AuthStatus, Permission, ResponseHeader, Role, RolePermission,
 __all__ = ["AuthAPI"]
 
 _PERMISSIONS: Final = {p.name: p for p in Permission}
-
-
-async def _opened(t: Transport) -> Transport:
-    if t.state is not State.OPENED or t.forked:
-        await t.open()
-    return t
 
 
 def _name(value: object, what: str, etcd_message: str | None = None) -> str:
@@ -82,7 +76,8 @@ def _key_range(key: object, prefix: bool, range_end: object, from_key: bool) -> 
 class AuthAPI:
     """Auth operations of :class:`aetcd.Client` (etcd's Auth service)."""
 
-    _t: Transport
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
 
     # -- the switch ------------------------------------------------------------
 
@@ -95,17 +90,17 @@ class AuthAPI:
         ``username``/``password`` (this one, possibly) gets
         :class:`aetcd.AuthenticationError`.
         """
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.AuthEnable, rpc_pb2.AuthEnableRequest(), timeout, write=True)
 
     async def auth_disable(self, *, timeout: float | None = None) -> None:
         """Turn authentication off (needs the root role while it is on)."""
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.AuthDisable, rpc_pb2.AuthDisableRequest(), timeout, write=True)
 
     async def auth_status(self, *, timeout: float | None = None) -> AuthStatus:
         """Whether auth is on, and the auth store's revision."""
-        t = await _opened(self._t)
+        t = self._t
         resp = await t.unary(t.auth.AuthStatus, rpc_pb2.AuthStatusRequest(), timeout, write=False)
         return AuthStatus.from_pb(resp)
 
@@ -122,7 +117,7 @@ class AuthAPI:
         if not password:
             raise InvalidArgumentError("password must not be empty")
         req = Credentials(_name(name, "name"), password)
-        t = await _opened(self._t)
+        t = self._t
         resp = await t.unary(t.auth.Authenticate, req, timeout, write=False)
         return resp.token
 
@@ -158,13 +153,13 @@ class AuthAPI:
             password=secret,
             options=auth_pb2.UserAddOptions(no_password=no_password),
         )
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.UserAdd, req, timeout, write=True)
 
     async def user_get(self, name: str, *, timeout: float | None = None) -> User:
         """User *name* and its roles (:class:`aetcd.AuthAdminError` if unknown)."""
         user = _name(name, "name")
-        t = await _opened(self._t)
+        t = self._t
         resp = await t.unary(
             t.auth.UserGet, rpc_pb2.AuthUserGetRequest(name=user), timeout, write=False
         )
@@ -172,14 +167,14 @@ class AuthAPI:
 
     async def user_list(self, *, timeout: float | None = None) -> list[str]:
         """The names of every user."""
-        t = await _opened(self._t)
+        t = self._t
         resp = await t.unary(t.auth.UserList, rpc_pb2.AuthUserListRequest(), timeout, write=False)
         return list(resp.users)
 
     async def user_delete(self, name: str, *, timeout: float | None = None) -> None:
         """Delete user *name* (:class:`aetcd.AuthAdminError` if unknown)."""
         req = rpc_pb2.AuthUserDeleteRequest(name=_name(name, "name"))
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.UserDelete, req, timeout, write=True)
 
     async def user_change_password(
@@ -190,19 +185,19 @@ class AuthAPI:
         req = rpc_pb2.AuthUserChangePasswordRequest(
             name=_name(name, "name"), password=_password(password)
         )
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.UserChangePassword, req, timeout, write=True)
 
     async def user_grant_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
         """Grant *role* to *user* (:class:`aetcd.AuthAdminError` if either is unknown)."""
         req = rpc_pb2.AuthUserGrantRoleRequest(user=_name(user, "user"), role=_name(role, "role"))
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.UserGrantRole, req, timeout, write=True)
 
     async def user_revoke_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
         """Take *role* away from *user* (:class:`aetcd.AuthAdminError` if not granted)."""
         req = rpc_pb2.AuthUserRevokeRoleRequest(name=_name(user, "user"), role=_name(role, "role"))
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.UserRevokeRole, req, timeout, write=True)
 
     # -- roles -----------------------------------------------------------------
@@ -214,13 +209,13 @@ class AuthAPI:
         auth administration.
         """
         req = rpc_pb2.AuthRoleAddRequest(name=_name(name, "name", "etcdserver: role name is empty"))
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.RoleAdd, req, timeout, write=True)
 
     async def role_get(self, name: str, *, timeout: float | None = None) -> Role:
         """Role *name* and its permissions (:class:`aetcd.AuthAdminError` if unknown)."""
         role = _name(name, "name")
-        t = await _opened(self._t)
+        t = self._t
         resp = await t.unary(
             t.auth.RoleGet, rpc_pb2.AuthRoleGetRequest(role=role), timeout, write=False
         )
@@ -228,14 +223,14 @@ class AuthAPI:
 
     async def role_list(self, *, timeout: float | None = None) -> list[str]:
         """The names of every role."""
-        t = await _opened(self._t)
+        t = self._t
         resp = await t.unary(t.auth.RoleList, rpc_pb2.AuthRoleListRequest(), timeout, write=False)
         return list(resp.roles)
 
     async def role_delete(self, name: str, *, timeout: float | None = None) -> None:
         """Delete role *name*; users that had it lose it."""
         req = rpc_pb2.AuthRoleDeleteRequest(role=_name(name, "name"))
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.RoleDelete, req, timeout, write=True)
 
     async def role_grant_permission(
@@ -266,7 +261,7 @@ class AuthAPI:
                 permType=auth_pb2.Permission.Type.ValueType(p), key=k, range_end=end
             ),
         )
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.RoleGrantPermission, req, timeout, write=True)
 
     async def role_revoke_permission(
@@ -285,7 +280,7 @@ class AuthAPI:
         name = _name(role, "role")
         k, end = _key_range(key, prefix, range_end, from_key)
         req = rpc_pb2.AuthRoleRevokePermissionRequest(role=name, key=k, range_end=end)
-        t = await _opened(self._t)
+        t = self._t
         await t.unary(t.auth.RoleRevokePermission, req, timeout, write=True)
 
 

@@ -1,10 +1,21 @@
-"""The Client: lifecycle plus the composition of the per-service facades."""
+"""The Client: lifecycle plus the composition of the per-service facades.
+
+:class:`Client` owns the :class:`~aetcd._channel.Transport`, one private
+object per etcd service (``_kv``, ``_leases``, ``_watches``, ``_cluster``,
+``_maintenance``, ``_auth``) and one :class:`contextlib.AsyncExitStack` on
+which everything with background work registers its shutdown. Its public
+methods are one-line delegators: plain functions returning the service's
+coroutine, so a call costs no coroutine frame of its own. The recipe
+shortcuts import their recipe on first use: ``import aetcd`` loads none.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import os
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from ._channel import State, Transport
 from ._coalesce import Coalescer
@@ -19,15 +30,66 @@ from .config import (
     Secret,
 )
 from .kv import KV
-from .lease import LeaseAPI
-from .maintenance import MaintenanceAPI
-from .recipes._shortcuts import RecipesAPI
-from .watch import WatchAPI
+from .lease import Lease, LeaseAPI, _KeepAliveContext, _LeaseContext
+from .maintenance import MaintenanceAPI, SnapshotStream
+from .ops import Compare, LeaseLike, Op
+from .types import (
+    Alarm,
+    AuthStatus,
+    CompactResult,
+    DeleteResult,
+    DowngradeAction,
+    DowngradeResult,
+    GetResult,
+    HashKVResult,
+    LeaseInfo,
+    Member,
+    OpResult,
+    Permission,
+    PutResult,
+    Role,
+    SortOrder,
+    SortTarget,
+    Status,
+    TxnResult,
+    User,
+    WatchFilter,
+)
+from .watch import DEFAULT_MAX_BUFFER, Watch, WatchAPI
+
+if TYPE_CHECKING:
+    from .recipes.config import ConfigMirror
+    from .recipes.discovery import Discovery, Registration
+    from .recipes.election import Election
+    from .recipes.heartbeat import Heartbeat
+    from .recipes.lock import Lock
+    from .recipes.session import IdleSessions, Session
 
 __all__ = ["Client"]
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, RecipesAPI):
+# (The types above are imported at run time, from modules loaded anyway, so
+# that the docs can resolve the delegators' annotations.)
+
+# The recipes' defaults, repeated so that the signatures below need no recipe
+# module (tests/unit/test_client_shortcuts.py checks they agree).
+_DEFAULT_SESSION_TTL = 60
+_DEFAULT_LOCK_TTL = 10
+_DEFAULT_ELECTION_TTL = 10
+
+
+def _doc(source: Callable[..., Any]) -> Callable[[_F], _F]:
+    """Give a delegator the docstring of the service method it calls (one source)."""
+
+    def apply(delegator: _F) -> _F:
+        delegator.__doc__ = source.__doc__
+        return delegator
+
+    return apply
+
+
+class Client:
     """An asyncio client for one etcd cluster.
 
     ``endpoints`` is one address or a list (``host:port``, ``http://host:port``
@@ -98,15 +160,26 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
             auto_sync_interval=auto_sync_interval,
             require_leader=require_leader,
         )
-        self._t = Transport(self._settings)
         if type(coalesce_reads) is not bool or type(coalesce_writes) is not bool:
             raise TypeError("coalesce_reads and coalesce_writes must be bool")
-        if coalesce_reads:
-            self._read_batcher = Coalescer(self._t, write=False)
-            self._t.closers.append(self._read_batcher.close)
-        if coalesce_writes:
-            self._write_batcher = Coalescer(self._t, write=True)
-            self._t.closers.append(self._write_batcher.close)
+        self._t = t = Transport(self._settings)
+        # close() unwinds the stack: newest first, the transport last.
+        self._stack = stack = contextlib.AsyncExitStack()
+        stack.push_async_callback(t.close)
+        reads = Coalescer(t, write=False) if coalesce_reads else None
+        writes = Coalescer(t, write=True) if coalesce_writes else None
+        for batcher in (reads, writes):
+            if batcher is not None:
+                stack.push_async_callback(batcher.close)
+        self._kv = KV(t, reads, writes)
+        self._leases = LeaseAPI(t)
+        stack.push_async_callback(self._leases.aclose)
+        self._watches = WatchAPI(t)
+        stack.push_async_callback(self._watches.aclose)
+        self._cluster = ClusterAPI(t)
+        self._maintenance = MaintenanceAPI(t)
+        self._auth = AuthAPI(t)
+        self._idle: IdleSessions | None = None
 
     def __repr__(self) -> str:
         # Also called on a client whose __init__ raised (error trackers, debuggers).
@@ -154,7 +227,8 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         When it returns, nothing of the client is left on the event loop (streams,
         channels, background tasks): the loop can be closed next without errors.
         """
-        await self._t.close()
+        self._t.shut()  # calls made while the services close fail at once
+        await self._stack.aclose()
 
     async def __aenter__(self) -> Self:
         await self._t.open()
@@ -167,3 +241,461 @@ class Client(KV, LeaseAPI, WatchAPI, ClusterAPI, MaintenanceAPI, AuthAPI, Recipe
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+    # -- KV --------------------------------------------------------------------
+
+    @_doc(KV.do)
+    def do(self, op: Op, *, timeout: float | None = None) -> Coroutine[Any, Any, OpResult]:
+        return self._kv.do(op, timeout=timeout)
+
+    @_doc(KV.get)
+    def get(
+        self,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        limit: int = 0,
+        revision: int = 0,
+        sort_order: SortOrder | None = None,
+        sort_target: SortTarget | None = None,
+        serializable: bool = False,
+        keys_only: bool = False,
+        count_only: bool = False,
+        min_mod_revision: int = 0,
+        max_mod_revision: int = 0,
+        min_create_revision: int = 0,
+        max_create_revision: int = 0,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, GetResult]:
+        return self._kv.get(
+            key,
+            prefix,
+            range_end,
+            from_key,
+            limit,
+            revision,
+            sort_order,
+            sort_target,
+            serializable,
+            keys_only,
+            count_only,
+            min_mod_revision,
+            max_mod_revision,
+            min_create_revision,
+            max_create_revision,
+            timeout,
+        )
+
+    @_doc(KV.put)
+    def put(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        *,
+        lease: LeaseLike | None = None,
+        prev_kv: bool = False,
+        ignore_value: bool = False,
+        ignore_lease: bool = False,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, PutResult]:
+        return self._kv.put(key, value, lease, prev_kv, ignore_value, ignore_lease, timeout)
+
+    @_doc(KV.delete)
+    def delete(
+        self,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        prev_kv: bool = False,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, DeleteResult]:
+        return self._kv.delete(key, prefix, range_end, from_key, prev_kv, timeout)
+
+    @_doc(KV.txn)
+    def txn(
+        self,
+        compare: Iterable[Compare] = (),
+        success: Iterable[Op] = (),
+        failure: Iterable[Op] = (),
+        *,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, TxnResult]:
+        return self._kv.txn(compare, success, failure, timeout)
+
+    @_doc(KV.compact)
+    def compact(
+        self, revision: int, *, physical: bool = False, timeout: float | None = None
+    ) -> Coroutine[Any, Any, CompactResult]:
+        return self._kv.compact(revision, physical=physical, timeout=timeout)
+
+    # -- LeaseAPI --------------------------------------------------------------
+
+    @_doc(LeaseAPI.grant)
+    def grant(
+        self, ttl: int, *, id: int = 0, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Lease]:
+        return self._leases.grant(ttl, id=id, timeout=timeout)
+
+    @_doc(LeaseAPI.revoke)
+    def revoke(
+        self, lease: LeaseLike, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, None]:
+        return self._leases.revoke(lease, timeout=timeout)
+
+    @_doc(LeaseAPI.keepalive_once)
+    def keepalive_once(
+        self, lease: LeaseLike, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, int]:
+        return self._leases.keepalive_once(lease, timeout=timeout)
+
+    @_doc(LeaseAPI.time_to_live)
+    def time_to_live(
+        self, lease: LeaseLike, *, keys: bool = False, timeout: float | None = None
+    ) -> Coroutine[Any, Any, LeaseInfo]:
+        return self._leases.time_to_live(lease, keys=keys, timeout=timeout)
+
+    @_doc(LeaseAPI.leases)
+    def leases(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[int]]:
+        return self._leases.leases(timeout=timeout)
+
+    @_doc(LeaseAPI.lease)
+    def lease(self, ttl: int = 5, *, id: int = 0) -> _LeaseContext:
+        return self._leases.lease(ttl, id=id)
+
+    @_doc(LeaseAPI.keepalive)
+    def keepalive(self, lease: LeaseLike) -> _KeepAliveContext:
+        return self._leases.keepalive(lease)
+
+    # -- WatchAPI --------------------------------------------------------------
+
+    @_doc(WatchAPI.watch)
+    def watch(
+        self,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+        filters: Iterable[WatchFilter] = (),
+        progress_notify: bool = False,
+        max_buffer: int = DEFAULT_MAX_BUFFER,
+    ) -> Watch:
+        return self._watches.watch(
+            key,
+            prefix=prefix,
+            range_end=range_end,
+            from_key=from_key,
+            start_revision=start_revision,
+            prev_kv=prev_kv,
+            filters=filters,
+            progress_notify=progress_notify,
+            max_buffer=max_buffer,
+        )
+
+    @_doc(WatchAPI.request_progress)
+    def request_progress(self) -> Coroutine[Any, Any, None]:
+        return self._watches.request_progress()
+
+    # -- ClusterAPI ------------------------------------------------------------
+
+    @_doc(ClusterAPI.members)
+    def members(
+        self, *, linearizable: bool = False, timeout: float | None = None
+    ) -> Coroutine[Any, Any, list[Member]]:
+        return self._cluster.members(linearizable=linearizable, timeout=timeout)
+
+    @_doc(ClusterAPI.member_add)
+    def member_add(
+        self, peer_urls: str | Sequence[str], *, learner: bool = False, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Member]:
+        return self._cluster.member_add(peer_urls, learner=learner, timeout=timeout)
+
+    @_doc(ClusterAPI.member_remove)
+    def member_remove(
+        self, id: int, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, list[Member]]:
+        return self._cluster.member_remove(id, timeout=timeout)
+
+    @_doc(ClusterAPI.member_update)
+    def member_update(
+        self, id: int, peer_urls: str | Sequence[str], *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, list[Member]]:
+        return self._cluster.member_update(id, peer_urls, timeout=timeout)
+
+    @_doc(ClusterAPI.member_promote)
+    def member_promote(
+        self, id: int, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, list[Member]]:
+        return self._cluster.member_promote(id, timeout=timeout)
+
+    # -- MaintenanceAPI --------------------------------------------------------
+
+    @_doc(MaintenanceAPI.status)
+    def status(
+        self, endpoint: str | None = None, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, Status]:
+        return self._maintenance.status(endpoint, timeout=timeout)
+
+    @_doc(MaintenanceAPI.alarms)
+    def alarms(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[Alarm]]:
+        return self._maintenance.alarms(timeout=timeout)
+
+    @_doc(MaintenanceAPI.disarm_alarms)
+    def disarm_alarms(
+        self, *alarms: Alarm, timeout: float | None = None
+    ) -> Coroutine[Any, Any, list[Alarm]]:
+        return self._maintenance.disarm_alarms(*alarms, timeout=timeout)
+
+    @_doc(MaintenanceAPI.downgrade)
+    def downgrade(
+        self,
+        action: DowngradeAction | str,
+        version: str | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, DowngradeResult]:
+        return self._maintenance.downgrade(action, version, timeout=timeout)
+
+    @_doc(MaintenanceAPI.defragment)
+    def defragment(
+        self, endpoint: str | None = None, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, None]:
+        return self._maintenance.defragment(endpoint, timeout=timeout)
+
+    @_doc(MaintenanceAPI.hash_kv)
+    def hash_kv(
+        self, revision: int = 0, *, endpoint: str | None = None, timeout: float | None = None
+    ) -> Coroutine[Any, Any, HashKVResult]:
+        return self._maintenance.hash_kv(revision, endpoint=endpoint, timeout=timeout)
+
+    @_doc(MaintenanceAPI.move_leader)
+    def move_leader(
+        self, member_id: int, *, endpoint: str | None = None, timeout: float | None = None
+    ) -> Coroutine[Any, Any, None]:
+        return self._maintenance.move_leader(member_id, endpoint=endpoint, timeout=timeout)
+
+    @_doc(MaintenanceAPI.snapshot)
+    def snapshot(
+        self, *, endpoint: str | None = None, timeout: float | None = None, verify: bool = True
+    ) -> SnapshotStream:
+        return self._maintenance.snapshot(endpoint=endpoint, timeout=timeout, verify=verify)
+
+    @_doc(MaintenanceAPI.save_snapshot)
+    def save_snapshot(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        endpoint: str | None = None,
+        timeout: float | None = None,
+        verify: bool = True,
+    ) -> Coroutine[Any, Any, int]:
+        return self._maintenance.save_snapshot(
+            path, endpoint=endpoint, timeout=timeout, verify=verify
+        )
+
+    # -- AuthAPI ---------------------------------------------------------------
+
+    @_doc(AuthAPI.auth_enable)
+    def auth_enable(self, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
+        return self._auth.auth_enable(timeout=timeout)
+
+    @_doc(AuthAPI.auth_disable)
+    def auth_disable(self, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
+        return self._auth.auth_disable(timeout=timeout)
+
+    @_doc(AuthAPI.auth_status)
+    def auth_status(self, *, timeout: float | None = None) -> Coroutine[Any, Any, AuthStatus]:
+        return self._auth.auth_status(timeout=timeout)
+
+    @_doc(AuthAPI.authenticate)
+    def authenticate(
+        self, name: str, password: str | Secret, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, str]:
+        return self._auth.authenticate(name, password, timeout=timeout)
+
+    @_doc(AuthAPI.user_add)
+    def user_add(
+        self,
+        name: str,
+        password: str | None = None,
+        *,
+        no_password: bool = False,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        return self._auth.user_add(name, password, no_password=no_password, timeout=timeout)
+
+    @_doc(AuthAPI.user_get)
+    def user_get(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, User]:
+        return self._auth.user_get(name, timeout=timeout)
+
+    @_doc(AuthAPI.user_list)
+    def user_list(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[str]]:
+        return self._auth.user_list(timeout=timeout)
+
+    @_doc(AuthAPI.user_delete)
+    def user_delete(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
+        return self._auth.user_delete(name, timeout=timeout)
+
+    @_doc(AuthAPI.user_change_password)
+    def user_change_password(
+        self, name: str, password: str, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, None]:
+        return self._auth.user_change_password(name, password, timeout=timeout)
+
+    @_doc(AuthAPI.user_grant_role)
+    def user_grant_role(
+        self, user: str, role: str, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, None]:
+        return self._auth.user_grant_role(user, role, timeout=timeout)
+
+    @_doc(AuthAPI.user_revoke_role)
+    def user_revoke_role(
+        self, user: str, role: str, *, timeout: float | None = None
+    ) -> Coroutine[Any, Any, None]:
+        return self._auth.user_revoke_role(user, role, timeout=timeout)
+
+    @_doc(AuthAPI.role_add)
+    def role_add(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
+        return self._auth.role_add(name, timeout=timeout)
+
+    @_doc(AuthAPI.role_get)
+    def role_get(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, Role]:
+        return self._auth.role_get(name, timeout=timeout)
+
+    @_doc(AuthAPI.role_list)
+    def role_list(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[str]]:
+        return self._auth.role_list(timeout=timeout)
+
+    @_doc(AuthAPI.role_delete)
+    def role_delete(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
+        return self._auth.role_delete(name, timeout=timeout)
+
+    @_doc(AuthAPI.role_grant_permission)
+    def role_grant_permission(
+        self,
+        role: str,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        perm: Permission | str = Permission.READWRITE,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        return self._auth.role_grant_permission(
+            role,
+            key,
+            prefix=prefix,
+            range_end=range_end,
+            from_key=from_key,
+            perm=perm,
+            timeout=timeout,
+        )
+
+    @_doc(AuthAPI.role_revoke_permission)
+    def role_revoke_permission(
+        self,
+        role: str,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: str | bytes | None = None,
+        from_key: bool = False,
+        timeout: float | None = None,
+    ) -> Coroutine[Any, Any, None]:
+        return self._auth.role_revoke_permission(
+            role, key, prefix=prefix, range_end=range_end, from_key=from_key, timeout=timeout
+        )
+
+    # -- recipe shortcuts (each imports its recipe on first use) -----------------
+
+    def session(self, ttl: int = _DEFAULT_SESSION_TTL) -> Session:
+        """A :class:`aetcd.recipes.Session`: ``async with client.session(ttl=60) as s:``."""
+        from .recipes.session import Session
+
+        return Session(self, ttl=ttl)
+
+    def lock(
+        self,
+        name: str | bytes,
+        *,
+        ttl: int = _DEFAULT_LOCK_TTL,
+        timeout: float | None = None,
+        session: Session | None = None,
+    ) -> Lock:
+        """A :class:`aetcd.recipes.Lock`: ``async with client.lock("name", timeout=5):``.
+
+        Without *session* the lock has a private session with *ttl* (a lease
+        of its own while held, reused by the client's next private lock once
+        released); entering raises :class:`aetcd.LockTimeoutError` after *timeout*.
+        """
+        from .recipes.lock import Lock
+
+        return Lock(self if session is None else session, name, ttl=ttl, timeout=timeout)
+
+    def election(
+        self, name: str | bytes, *, ttl: int = _DEFAULT_ELECTION_TTL, session: Session | None = None
+    ) -> Election:
+        """A :class:`aetcd.recipes.Election` handle for the election *name*."""
+        from .recipes.election import Election
+
+        return Election(self if session is None else session, name, ttl=ttl)
+
+    def heartbeat(self, key: str | bytes, value: str | bytes = b"", *, ttl: int = 5) -> Heartbeat:
+        """A :class:`aetcd.recipes.Heartbeat`: *key* exists while this process is alive.
+
+        ``async with client.heartbeat("heart-ping", "live", ttl=5) as hb:``
+        """
+        from .recipes.heartbeat import Heartbeat
+
+        return Heartbeat(self, key, value, ttl=ttl)
+
+    def register(
+        self, service: str, addr: str, *, ttl: int = 10, metadata: object = None
+    ) -> Registration:
+        """Register *addr* under *service* (Go ``naming/endpoints`` layout) while alive.
+
+        ``async with client.register("my-service", "10.0.0.7:8080", ttl=10):``
+        """
+        from .recipes.discovery import Registration
+
+        return Registration(self, service, addr, ttl=ttl, metadata=metadata)
+
+    def discover(self, service: str) -> Discovery:
+        """A live view of *service*'s instances: ``async with client.discover("svc") as d:``."""
+        from .recipes.discovery import Discovery
+
+        return Discovery(self, service)
+
+    def config(
+        self, prefix: str | bytes, *, decode: Callable[[bytes], object] | None = None
+    ) -> ConfigMirror:
+        """A hot-reloaded read-only mirror of *prefix*.
+
+        ``async with client.config("app/config/") as cfg: cfg["db/url"]``
+        """
+        from .recipes.config import ConfigMirror
+
+        return ConfigMirror(self, prefix, decode=decode)
+
+    def _idle_sessions(self) -> IdleSessions:
+        """The idle private sessions of this client's locks and elections.
+
+        Created on first use; ``close()`` retires them (and cancels their timers).
+        """
+        idle = self._idle
+        if idle is None:
+            from .recipes.session import IdleSessions
+
+            idle = self._idle = IdleSessions()
+            if self._t.state is State.CLOSED:
+                idle.clear()  # the stack has already been unwound
+            else:
+                self._stack.callback(idle.clear)
+        return idle

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from ._channel import State, Transport
+from ._channel import Transport
 from ._keys import to_int
 from ._pb import rpc_pb2
 from .errors import InvalidArgumentError
@@ -63,16 +63,11 @@ def to_peer_urls(value: object) -> list[str]:
     return out
 
 
-async def _opened(t: Transport) -> Transport:
-    if t.state is not State.OPENED or t.forked:
-        await t.open()
-    return t
-
-
 class ClusterAPI:
     """Cluster operations of :class:`aetcd.Client` (etcd's Cluster service)."""
 
-    _t: Transport
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
 
     async def members(
         self, *, linearizable: bool = False, timeout: float | None = None
@@ -85,7 +80,7 @@ class ClusterAPI:
         """
         if type(linearizable) is not bool:
             raise TypeError(f"linearizable must be bool, not {type(linearizable).__name__}")
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.MemberListRequest(linearizable=linearizable)
         resp = await t.unary(t.cluster.MemberList, req, timeout, write=False)
         return [Member.from_pb(m) for m in resp.members]
@@ -108,7 +103,7 @@ class ClusterAPI:
         urls = to_peer_urls(peer_urls)
         if type(learner) is not bool:
             raise TypeError(f"learner must be bool, not {type(learner).__name__}")
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.MemberAddRequest(peerURLs=urls, isLearner=learner)
         resp = await t.unary(t.cluster.MemberAdd, req, timeout, write=True)
         return Member.from_pb(resp.member)
@@ -121,7 +116,7 @@ class ClusterAPI:
         started members.
         """
         member_id = to_member_id(id)
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.MemberRemoveRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberRemove, req, timeout, write=True)
         return [Member.from_pb(m) for m in resp.members]
@@ -136,7 +131,7 @@ class ClusterAPI:
         """
         member_id = to_member_id(id)
         urls = to_peer_urls(peer_urls)
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.MemberUpdateRequest(ID=member_id, peerURLs=urls)
         resp = await t.unary(t.cluster.MemberUpdate, req, timeout, write=True)
         return [Member.from_pb(m) for m in resp.members]
@@ -149,7 +144,7 @@ class ClusterAPI:
         :class:`aetcd.ClusterError`. Retry later if it is still catching up.
         """
         member_id = to_member_id(id)
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.MemberPromoteRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberPromote, req, timeout, write=True)
         return [Member.from_pb(m) for m in resp.members]

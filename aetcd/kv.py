@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from typing import Any
 
-from ._channel import State, Transport
+from ._channel import Transport
 from ._coalesce import Coalescer
 from ._keys import to_int
 from ._pb import rpc_pb2
@@ -54,19 +54,29 @@ _DeleteRangeRequest = rpc_pb2.DeleteRangeRequest
 _TxnRequest = rpc_pb2.TxnRequest
 # Enum members as module constants (an Enum class attribute read costs ~70 ns
 # on Python 3.11; these are read on every call).
-_OPENED = State.OPENED
 _GET = OpKind.GET
 _PUT = OpKind.PUT
 _DELETE = OpKind.DELETE
 
 
 class KV:
-    """Key-value operations of :class:`aetcd.Client` (etcd's KV service)."""
+    """Key-value operations of :class:`aetcd.Client` (etcd's KV service).
 
-    _t: Transport
-    #: Coalescers of concurrent reads / writes (see aetcd._coalesce), or None.
-    _read_batcher: Coalescer | None = None
-    _write_batcher: Coalescer | None = None
+    :meth:`Transport.unary` opens the transport on first use, so no method
+    here checks it. :class:`aetcd.Client` documents these methods and calls
+    the hot ones with positional arguments (cheaper than keywords).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        read_batcher: Coalescer | None = None,
+        write_batcher: Coalescer | None = None,
+    ) -> None:
+        self._t = transport
+        #: Coalescers of concurrent reads / writes (see aetcd._coalesce), or None.
+        self._read_batcher = read_batcher
+        self._write_batcher = write_batcher
 
     # The write coalescer's one-request paths: plain functions returning the
     # call's awaitable (Transport.unary), so no coroutine of their own.
@@ -100,8 +110,6 @@ class KV:
             req = _DeleteRangeRequest(**fields)
         else:
             req = _txn_request(t.config, fields, op._levels)
-        if t.state is not _OPENED or t.forked:
-            await t.open()
         result: OpResult
         if kind is _GET:
             result = _get_view(await t.unary(t.kv.Range, req, timeout, write=False))
@@ -117,7 +125,6 @@ class KV:
     async def get(
         self,
         key: str | bytes,
-        *,
         prefix: bool = False,
         range_end: str | bytes | None = None,
         from_key: bool = False,
@@ -167,8 +174,6 @@ class KV:
         ns = t.config.namespace
         if ns:
             fields = _ns_fields("request_range", fields, ns)
-        if t.state is not _OPENED or t.forked:
-            await t.open()
         batcher = self._read_batcher
         result: GetResult
         if batcher is not None and "serializable" not in fields:
@@ -188,7 +193,6 @@ class KV:
         self,
         key: str | bytes,
         value: str | bytes,
-        *,
         lease: LeaseLike | None = None,
         prev_kv: bool = False,
         ignore_value: bool = False,
@@ -211,8 +215,6 @@ class KV:
         if len(fields["key"]) + len(fields["value"]) > config.max_request_bytes:
             _check_put_size(config, fields)  # raises
         req = _PutRequest(**fields)
-        if t.state is not _OPENED or t.forked:
-            await t.open()
         batcher = self._write_batcher
         if batcher is not None:
             response = await batcher.call(req, timeout, self._put)
@@ -225,7 +227,6 @@ class KV:
     async def delete(
         self,
         key: str | bytes,
-        *,
         prefix: bool = False,
         range_end: str | bytes | None = None,
         from_key: bool = False,
@@ -243,8 +244,6 @@ class KV:
         if ns:
             fields = _ns_fields("request_delete_range", fields, ns)
         req = _DeleteRangeRequest(**fields)
-        if t.state is not _OPENED or t.forked:
-            await t.open()
         batcher = self._write_batcher
         if batcher is not None:
             response = await batcher.call(req, timeout, self._delete)
@@ -259,7 +258,6 @@ class KV:
         compare: Iterable[Compare] = (),
         success: Iterable[Op] = (),
         failure: Iterable[Op] = (),
-        *,
         timeout: float | None = None,
     ) -> TxnResult:
         """Atomically: if every compare holds, run *success*, else *failure*.
@@ -274,8 +272,6 @@ class KV:
         if ns:
             fields = _ns_fields("request_txn", fields, ns)
         req = _txn_request(t.config, fields, levels)
-        if t.state is not _OPENED or t.forked:
-            await t.open()
         result = _txn_view(await t.unary(t.kv.Txn, req, timeout, write=writes), _LAZY)
         return _strip_txn(result, len(ns)) if ns else result
 
@@ -291,8 +287,6 @@ class KV:
         if type(physical) is not bool:
             raise TypeError(f"physical must be bool, not {type(physical).__name__}")
         t = self._t
-        if t.state is not _OPENED or t.forked:
-            await t.open()
         req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
         return CompactResult.from_pb(resp)

@@ -3,8 +3,8 @@
 ``client.lease(ttl)`` grants a lease and keeps it alive in the background until
 the ``async with`` block exits, then revokes it; ``client.keepalive(lease)``
 keeps alive a lease granted elsewhere, without revoking it. Every lease a client
-keeps alive shares **one** LeaseKeepAlive stream, run by a :class:`_KeepAlive`
-manager that mirrors Go's ``lessor`` (``client/v3/lease.go``):
+keeps alive shares **one** LeaseKeepAlive stream, run by the
+keep-alive scheduler in ``aetcd._lessor``, which mirrors Go's ``lessor`` (``client/v3/lease.go``):
 
 * each lease is sent a keep-alive at most TTL/3 after its last reply, at the
   latest tick of a TTL/3 grid at or before that time (so never later, and
@@ -32,26 +32,23 @@ keep-alives"). Only grpc.aio's public ``write()``/``read()`` are used.
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
-import heapq
 import logging
 import math
 import random
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Final, TypeAlias
+from typing import Final
 
 import grpc
 import grpc.aio
 
 from ._channel import State, Transport, not_sent
 from ._keys import INT64_MAX
+from ._lessor import KeepAlive, Kept, StreamCall, _needs_token
 from ._pb import rpc_pb2
 from .errors import (
-    AuthenticationError,
-    ClientClosedError,
     ConnectionFailedError,
     EtcdError,
     InvalidArgumentError,
@@ -59,7 +56,6 @@ from .errors import (
     LeaseNotFoundError,
     LeaseTTLTooLargeError,
     OutcomeUnknownError,
-    PermissionDeniedError,
     _rejected,
     from_grpc,
 )
@@ -79,23 +75,6 @@ _STARTUP_RETRY: Final = 0.2  # etcd < 3.5.3 may answer TTL 0 right after a grant
 _IDLE_LINGER: Final = 5.0  # keep the stream this long after the last lease leaves
 _BACKOFF: Final = 0.025  # between keepalive_once retries (as for unary reads)
 _HANG_UP_GRACE: Final = 1.0  # for the server to end a half-closed stream cleanly
-
-StreamCall: TypeAlias = grpc.aio.StreamStreamCall[
-    rpc_pb2.LeaseKeepAliveRequest, rpc_pb2.LeaseKeepAliveResponse
-]
-
-
-def _next_tick(now: float, period: float) -> float:
-    """The tick of the *period* grid in ``(now, now + period]``: the latest at or before
-    ``now + period``.
-
-    Renewing there is never later than *period* after *now*, and every lease
-    with the same period lands on the same ticks (the floats are identical).
-    """
-    tick = math.floor((now + period) / period) * period
-    if tick <= now:  # rounding at a tick
-        return now + period
-    return min(tick, now + period)
 
 
 def _check_ttl(ttl: object) -> int:
@@ -122,11 +101,6 @@ def _check_id(value: object) -> int:
     return int(value)
 
 
-def _needs_token(exc: EtcdError) -> bool:
-    # errors.py marks exactly the "fresh token helps" auth errors as retryable.
-    return isinstance(exc, AuthenticationError) and exc.retryable
-
-
 class Lease:
     """A granted lease, and this client's view of whether it is still alive.
 
@@ -135,7 +109,8 @@ class Lease:
     (a keep-alive answered TTL 0, no renewal succeeded within the TTL, it was
     revoked through this client, or the client was closed). ``lost_reason`` then
     holds a :class:`aetcd.LeaseLostError` saying why (its ``__cause__`` is the
-    underlying error, if any).
+    underlying error, if any: a :class:`aetcd.LeaseNotFoundError` when the
+    server said the lease no longer exists, i.e. it expired or was revoked).
 
     Pass a ``Lease`` wherever a lease id is accepted (``client.put(...,
     lease=lease)``). Leases from :meth:`LeaseAPI.grant` are not kept alive:
@@ -146,20 +121,15 @@ class Lease:
 
     __slots__ = (
         "_api",
-        "_confirmed",
         "_current_ttl",
         "_deadline",
         "_gone",
         "_holders",
         "_id",
-        "_keeper",
+        "_kept",
         "_listener",
         "_lost",
-        "_next",
         "_reason",
-        "_request",
-        "_retried",
-        "_seq",
         "_ttl",
     )
 
@@ -172,14 +142,9 @@ class Lease:
         self._lost = asyncio.Event()
         self._reason: LeaseLostError | None = None
         self._gone = False  # the server said the lease no longer exists
-        # Keep-alive bookkeeping, owned by the _KeepAlive manager.
-        self._keeper: _KeepAlive | None = None
+        # The keep-alive scheduler's record while it keeps this lease alive.
+        self._kept: Kept[Lease] | None = None
         self._holders = 0  # client.lease() / client.keepalive() blocks keeping it alive
-        self._seq = 0  # only the heap entry carrying the current seq is live
-        self._next = -math.inf  # when the live heap entry is due
-        self._confirmed = False  # a keep-alive was answered with TTL > 0
-        self._retried = False  # the one startup retry on TTL 0 was used
-        self._request = rpc_pb2.LeaseKeepAliveRequest(ID=id)
         # Called with the new TTL on every renewal (the CLI prints them).
         self._listener: Callable[[int], None] | None = None
 
@@ -245,6 +210,28 @@ class Lease:
         """Ask the server about this lease; see :meth:`LeaseAPI.time_to_live`."""
         return await self._api.time_to_live(self, keys=keys, timeout=timeout)
 
+    def on_renewed(self, callback: Callable[[int], None] | None) -> None:
+        """Call *callback* with the new TTL after each renewal (``None``: stop).
+
+        One callback per lease; it runs on the keep-alive task, so it must not
+        block (e.g. ``queue.put_nowait``). Renewals by :meth:`refresh` count too.
+        """
+        self._listener = callback
+
+    def release(self) -> None:
+        """Stop keeping the lease alive here, without revoking it (Go's ``Session.Orphan``).
+
+        The handle reports the lease lost at once; on the server it expires one
+        TTL after its last renewal, unless someone else renews or revokes it.
+        Keys attached to it stay until then.
+        """
+        self._mark_lost(
+            LeaseLostError(
+                f"lease {self._id:#x} released: no longer kept alive by this client; "
+                "it expires on the server within its TTL"
+            )
+        )
+
     # -- bookkeeping ---------------------------------------------------------------
 
     def _renewed(self, at: float, ttl: int) -> None:
@@ -262,7 +249,29 @@ class Lease:
                 )
             )
 
-    def _mark_lost(self, reason: LeaseLostError, *, gone: bool = False) -> None:
+    def _expired(self) -> bool:
+        """Whether the TTL ran out by this client's estimate (then the loss is recorded)."""
+        self._check_deadline()
+        return self._lost.is_set()
+
+    def _keep(self, keeper: KeepAlive[Lease], renewed_at: float | None) -> None:
+        """Have *keeper* keep this lease alive (see :meth:`KeepAlive.add`)."""
+        kept = Kept(
+            self._id,
+            self._current_ttl,
+            self,
+            renewed=self._renewed,
+            lost=self._mark_lost,
+            expired=self._expired,
+        )
+        self._kept = keeper.add(kept, renewed_at=renewed_at)
+
+    def _stop_keeping(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            kept.stop()
+
+    def _mark_lost(self, reason: LeaseLostError, gone: bool = False) -> None:
         """Record the loss (first reason wins), wake ``lost()`` waiters, stop keep-alives.
 
         ``gone=True``: the server confirmed the lease no longer exists.
@@ -270,336 +279,11 @@ class Lease:
         self._gone = self._gone or gone
         if self._lost.is_set():
             return
+        if gone and reason.__cause__ is None:
+            reason.__cause__ = LeaseNotFoundError(str(reason))
         self._reason = reason
         self._lost.set()
-        keeper, self._keeper = self._keeper, None
-        if keeper is not None:
-            keeper.remove(self)
-
-
-class _KeepAlive:
-    """The one LeaseKeepAlive stream of a client, shared by all its kept-alive leases.
-
-    Created by the first ``client.lease()`` / ``client.keepalive()`` and closed by
-    ``client.close()`` (registered in ``Transport.closers``). It owns one
-    background task, started when a lease is added and ended when none has been
-    left for a few seconds or when the client closes; inside it a TaskGroup runs
-    the stream (sender and receiver) and the deadline sweep. A broken stream is
-    reopened after 0.5 s; failures reopening cannot fix (permission denied, a
-    failed re-authentication, a closed client) mark every current lease lost.
-    An unexpected exception marks every lease lost (``lost_reason.__cause__`` is
-    the exception), is logged on the ``aetcd`` logger, and ends the task.
-
-    **A burst of due leases** goes into the outbox, which the sender writes
-    back to back (``call.write()``) while the receiver reads the replies
-    (``call.read()``): grpc.aio's public stream API only.
-    """
-
-    def __init__(self, transport: Transport) -> None:
-        self._t = transport
-        self.leases: dict[int, Lease] = {}
-        # (send time, seq, lease id); stale entries (seq != lease._seq) are skipped.
-        self._heap: list[tuple[float, int, int]] = []
-        self._wake = asyncio.Event()  # the sender must look at the heap again
-        self._busy = asyncio.Event()  # there are leases
-        self._empty = asyncio.Event()  # there are none
-        self._sleep_until = -math.inf  # when the sleeping sender will look again
-        self._task: asyncio.Task[None] | None = None
-        self._call: StreamCall | None = None  # the current stream
-        self._established = False  # the current stream has had an answer
-        self._stopping = False  # the current stream is being hung up on purpose
-        self._closed = False
-        # Per stream: leases due and not yet written.
-        self._outbox: collections.deque[Lease] = collections.deque()
-        #: Keep-alive streams opened so far (a test hook, and a reconnect counter).
-        self.streams_opened = 0
-        #: Keep-alive requests sent and replies received, so far.
-        self.sent = 0
-        self.received = 0
-
-    # -- membership ------------------------------------------------------------------
-
-    def add(self, lease: Lease, *, renewed_at: float | None = None) -> None:
-        """Keep *lease* alive from now on.
-
-        A first keep-alive goes out at once, unless *renewed_at* says when the
-        lease was last renewed: then on its TTL/3 grid after that.
-        """
-        if self._closed:
-            raise ClientClosedError("the client is closed; create a new aetcd.Client")
-        old = self.leases.get(lease.id)
-        if old is not None and old is not lease:
-            old._mark_lost(LeaseLostError(f"lease {lease.id:#x} was replaced by a new handle"))
-        lease._keeper = self
-        self.leases[lease.id] = lease
-        self._busy.set()
-        self._empty.clear()
-        if renewed_at is None:
-            self._push(lease, time.monotonic())
-        else:
-            lease._confirmed = True
-            self._push(lease, _next_tick(renewed_at, lease._current_ttl / 3))
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="aetcd lease keep-alive")
-
-    def remove(self, lease: Lease) -> None:
-        """Stop keeping *lease* alive (it is not revoked, and not marked lost)."""
-        if self.leases.get(lease.id) is lease:
-            del self.leases[lease.id]
-            if not self.leases:
-                self._busy.clear()
-                self._empty.set()
-        if lease._keeper is self:
-            lease._keeper = None
-        lease._seq += 1  # its heap entries are stale now
-
-    def _push(self, lease: Lease, when: float) -> None:
-        lease._seq += 1
-        lease._next = when
-        heapq.heappush(self._heap, (when, lease._seq, lease.id))
-        if when < self._sleep_until:
-            self._wake.set()
-        if len(self._heap) > 4 * len(self.leases) + 64:
-            self._compact()
-
-    def _compact(self) -> None:
-        # Stale entries of removed long-TTL leases would otherwise pile up.
-        leases = self.leases
-        self._heap[:] = [e for e in self._heap if (x := leases.get(e[2])) and x._seq == e[1]]
-        heapq.heapify(self._heap)
-
-    def _fail_all(self, reason: Callable[[], LeaseLostError]) -> None:
-        for lease in list(self.leases.values()):
-            lease._mark_lost(reason())
-
-    # -- lifecycle -------------------------------------------------------------------
-
-    async def close(self) -> None:
-        """Stop the background task and mark every lease lost (they are not revoked)."""
-        self._closed = True
-        task = self._task
-        if task is not None:
-            await self._hang_up()
-            task.cancel()
-            await asyncio.wait([task])
-        self._fail_all(
-            lambda: LeaseLostError("the client was closed; the lease is no longer kept alive")
-        )
-
-    async def _run(self) -> None:
-        try:
-            while True:
-                self._stopping = False
-                async with asyncio.TaskGroup() as tg:
-                    stream = tg.create_task(self._stream_loop())
-                    sweep = tg.create_task(self._deadline_loop())
-                    await self._until_idle()
-                    await self._hang_up()
-                    stream.cancel()
-                    sweep.cancel()
-                if not self.leases:  # nothing was added while the tasks wound down
-                    return
-        except Exception as exc:
-            _log.error("lease keep-alive failed; marking all its leases lost", exc_info=exc)
-            failure = exc
-
-            def reason() -> LeaseLostError:
-                error = LeaseLostError(f"the keep-alive machinery failed: {failure!r}")
-                error.__cause__ = failure
-                return error
-
-            self._fail_all(reason)
-        finally:
-            if self._task is asyncio.current_task():
-                self._task = None
-
-    async def _hang_up(self) -> None:
-        """End the current stream cleanly: half-close it and wait for the server's status.
-
-        Merely cancelling would leave gRPC a completion event to deliver later,
-        which grpc.aio loses (with the events queued behind it) if the event
-        loop has closed by then. Bounded by a short grace period, and skipped
-        for a stream that never got an answer (the server may be down).
-        """
-        call = self._call
-        if call is None or call.done() or not self._established:
-            return
-        self._stopping = True
-        try:
-            async with asyncio.timeout(_HANG_UP_GRACE):
-                await call.done_writing()
-                await call.code()
-        except (TimeoutError, grpc.aio.AioRpcError, asyncio.InvalidStateError):
-            pass  # cancelled below instead
-
-    async def _until_idle(self) -> None:
-        while True:
-            await self._empty.wait()
-            try:
-                async with asyncio.timeout(_IDLE_LINGER):
-                    await self._busy.wait()
-            except TimeoutError:
-                if not self.leases:
-                    return
-
-    async def _deadline_loop(self) -> None:
-        while True:
-            await asyncio.sleep(_DEADLINE_CHECK)
-            now = time.monotonic()
-            for lease in [x for x in self.leases.values() if x._deadline <= now]:
-                _log.warning(
-                    "lease %#x lost: no keep-alive reply within its TTL of %d s",
-                    lease.id,
-                    lease._current_ttl,
-                )
-                lease._check_deadline()
-
-    # -- the stream ------------------------------------------------------------------
-
-    async def _stream_loop(self) -> None:
-        """Open the stream, serve it until it breaks, wait 0.5 s, reopen; forever."""
-        while True:
-            await self._busy.wait()
-            try:
-                error = await self._session()
-            except EtcdError as exc:  # opening failed (for example: the client closed)
-                error = exc
-            if isinstance(error, ClientClosedError | PermissionDeniedError | InvalidArgumentError):
-                self._halt(error)
-                continue
-            if _needs_token(error):
-                try:
-                    await self._t.refresh_token()
-                except EtcdError as exc:
-                    if not exc.retryable:
-                        self._halt(exc)
-                        continue
-            if not self._stopping:
-                _log.info("lease keep-alive stream broke (%s); reopening", error)
-                self._t.note_trouble()  # guard unary calls with hasleader for a while
-            await asyncio.sleep(_RECONNECT_WAIT)
-
-    def _halt(self, error: EtcdError) -> None:
-        """A failure that reopening cannot fix: every current lease is lost."""
-        if self.leases and not isinstance(error, ClientClosedError):
-            _log.warning("lease keep-alive stream failed (%s); its leases are lost", error)
-
-        def reason() -> LeaseLostError:
-            lost = LeaseLostError(f"the keep-alive stream failed: {error}")
-            lost.__cause__ = error
-            return lost
-
-        self._fail_all(reason)
-
-    async def _session(self) -> EtcdError:
-        """Serve one stream until it ends; return the error that ended it."""
-        t = self._t
-        metadata = await t.stream_metadata()
-        call: StreamCall = t.lease.LeaseKeepAlive(metadata=metadata, wait_for_ready=True)
-        self._call = call
-        self._established = False
-        self.streams_opened += 1
-        self._outbox.clear()
-        try:
-            # A new stream: every lease is due now (Go resends on reconnect too).
-            now = time.monotonic()
-            for lease in self.leases.values():
-                lease._seq += 1
-                lease._next = now
-            self._heap[:] = [(now, x._seq, x.id) for x in self.leases.values()]
-            heapq.heapify(self._heap)
-            async with asyncio.TaskGroup() as tg:
-                sender = tg.create_task(self._send_loop(call))
-                error = await self._receive_loop(call)
-                sender.cancel()
-            return error
-        finally:
-            if self._call is call:
-                self._call = None
-            call.cancel()
-
-    # -- receiving -------------------------------------------------------------------
-
-    async def _receive_loop(self, call: StreamCall) -> EtcdError:
-        while True:
-            try:
-                response = await call.read()
-            except grpc.aio.AioRpcError as exc:
-                error = from_grpc(exc)
-                error.__cause__ = exc
-                return error
-            if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
-                return ConnectionFailedError("the server ended the keep-alive stream")
-            self.received += 1
-            self._established = True
-            self._on_reply(response.ID, response.TTL)
-
-    def _on_reply(self, lid: int, ttl: int) -> None:
-        lease = self.leases.get(lid)
-        if lease is None:  # revoked or released meanwhile
-            return
-        now = time.monotonic()
-        if ttl <= 0:
-            if not lease._confirmed and not lease._retried:
-                # etcd < 3.5.3 can race a keep-alive with the grant it follows (#13932).
-                lease._retried = True
-                self._push(lease, now + _STARTUP_RETRY)
-                return
-            _log.warning("lease %#x lost: it expired or was revoked", lid)
-            lease._mark_lost(
-                LeaseLostError(
-                    f"lease {lid:#x} expired or was revoked (its keep-alive was answered TTL 0)"
-                ),
-                gone=True,
-            )
-            return
-        lease._confirmed = True
-        lease._renewed(now, ttl)
-        when = _next_tick(now, ttl / 3)
-        if when != lease._next:  # usually the tick the send already scheduled
-            self._push(lease, when)
-
-    # -- sending ---------------------------------------------------------------------
-
-    async def _send_loop(self, call: StreamCall) -> None:
-        heap = self._heap
-        leases = self.leases
-        outbox = self._outbox
-        while True:
-            now = time.monotonic()
-            while heap and heap[0][0] <= now:
-                _, seq, lid = heapq.heappop(heap)
-                lease = leases.get(lid)
-                if lease is not None and lease._seq == seq:
-                    # Send again a TTL/3 tick later if no reply reschedules it.
-                    self._push(lease, _next_tick(now, lease._current_ttl / 3))
-                    outbox.append(lease)
-            self._wake.clear()
-            if outbox and not await self._write(call):
-                return  # the stream broke; the receiver reports why
-            self._sleep_until = heap[0][0] if heap else math.inf
-            delay = self._sleep_until - time.monotonic()
-            if delay > 0 and not self._wake.is_set():
-                try:
-                    async with asyncio.timeout(None if math.isinf(delay) else delay):
-                        await self._wake.wait()
-                except TimeoutError:
-                    pass
-            self._sleep_until = -math.inf
-
-    async def _write(self, call: StreamCall) -> bool:
-        """Write the outbox, back to back; False if the stream broke."""
-        outbox = self._outbox
-        while outbox:
-            lease = outbox.popleft()
-            if lease._keeper is not self:
-                continue  # removed while queued
-            self.sent += 1
-            try:
-                await call.write(lease._request)
-            except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
-                return False  # the receiver reports why
-        return True
+        self._stop_keeping()
 
 
 class _LeaseContext:
@@ -620,7 +304,7 @@ class _LeaseContext:
         # Just granted with its full TTL: the first keep-alive is due on the
         # TTL/3 grid, not at once (one stream message less per short-lived
         # session, and no keep-alive racing its own grant: etcd#13932).
-        self._api._keeper().add(lease, renewed_at=lease._deadline - lease._current_ttl)
+        lease._keep(self._api._keeper(), renewed_at=lease._deadline - lease._current_ttl)
         lease._holders = 1
         self._lease = lease
         return lease
@@ -669,15 +353,15 @@ class _KeepAliveContext:
                 else:
                     lease = Lease(api, lid, ttl, sent)
                 lease._current_ttl = ttl
-                api._keeper().add(lease, renewed_at=sent)
+                lease._keep(api._keeper(), renewed_at=sent)
         lease._holders += 1
         self._lease = lease
         return lease
 
     def _kept(self, lid: int) -> Lease | None:
         keeper = self._api._keepalive
-        lease = None if keeper is None else keeper.leases.get(lid)
-        return lease if lease is not None and lease.alive else None
+        kept = None if keeper is None else keeper.leases.get(lid)
+        return kept.handle if kept is not None and kept.handle.alive else None
 
     async def __aexit__(
         self,
@@ -689,9 +373,8 @@ class _KeepAliveContext:
         if lease is None:
             return
         lease._holders -= 1
-        keeper = lease._keeper
-        if lease._holders <= 0 and keeper is not None:
-            keeper.remove(lease)
+        if lease._holders <= 0:
+            lease._stop_keeping()
 
 
 async def _shielded_release(api: LeaseAPI, lease: Lease) -> EtcdError | None:
@@ -701,9 +384,7 @@ async def _shielded_release(api: LeaseAPI, lease: Lease) -> EtcdError | None:
     cancellation of the caller is held back until it finishes, then re-raised.
     Returns the revoke error (``None`` on success, or when the lease was gone).
     """
-    keeper = lease._keeper
-    if keeper is not None:
-        keeper.remove(lease)
+    lease._stop_keeping()
     if lease._gone or api._t.state is State.CLOSED:
         # Nothing to revoke, or no way to (close() marked it lost; it expires by itself).
         lease._mark_lost(LeaseLostError(f"lease {lease.id:#x} was released"))
@@ -747,22 +428,22 @@ async def _revoke_for_release(api: LeaseAPI, lease: Lease, timeout: float) -> Et
 class LeaseAPI:
     """Lease operations of :class:`aetcd.Client` (etcd's Lease service)."""
 
-    _t: Transport
-    _keepalive: _KeepAlive | None = None
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
+        self._keepalive: KeepAlive[Lease] | None = None
 
-    async def _open(self) -> Transport:
-        t = self._t
-        if t.state is not State.OPENED or t.forked:
-            await t.open()
-        return t
+    async def aclose(self) -> None:
+        """Stop keeping leases alive (their handles report the loss)."""
+        keeper = self._keepalive
+        if keeper is not None:
+            await keeper.close()
 
-    def _keeper(self) -> _KeepAlive:
+    def _keeper(self) -> KeepAlive[Lease]:
         """The client's shared keep-alive manager, created on first use."""
         keeper = self._keepalive
         if keeper is None:
             self._t._check_usable()
-            keeper = self._keepalive = _KeepAlive(self._t)
-            self._t.closers.append(keeper.close)
+            keeper = self._keepalive = KeepAlive[Lease](self._t)
         return keeper
 
     def _gone(self, lease: LeaseLike, lid: int, message: str) -> None:
@@ -771,7 +452,7 @@ class LeaseAPI:
             lease._mark_lost(LeaseLostError(message), gone=True)
         keeper = self._keepalive
         if keeper is not None and (kept := keeper.leases.get(lid)) is not None:
-            kept._mark_lost(LeaseLostError(message), gone=True)
+            kept.lost(LeaseLostError(message), True)
 
     async def grant(self, ttl: int, *, id: int = 0, timeout: float | None = None) -> Lease:
         """Grant a lease of *ttl* seconds (``id=0``: the server picks the id).
@@ -792,7 +473,7 @@ class LeaseAPI:
         seconds = _check_ttl(ttl)
         lid = _check_id(id)
         self._t.deadline(timeout)  # validate before any I/O
-        t = await self._open()
+        t = self._t
         request = rpc_pb2.LeaseGrantRequest(TTL=seconds, ID=lid)
         sent = time.monotonic()
         response = await t.unary(t.lease.LeaseGrant, request, timeout, write=lid != 0)
@@ -810,7 +491,7 @@ class LeaseAPI:
         """
         lid = lease_id(lease)
         budget = self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         request = rpc_pb2.LeaseRevokeRequest(ID=lid)
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -844,7 +525,7 @@ class LeaseAPI:
         """
         lid = lease_id(lease)
         budget = self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
         refreshed = False
@@ -913,7 +594,7 @@ class LeaseAPI:
         if type(keys) is not bool:
             raise TypeError(f"keys must be bool, not {type(keys).__name__}")
         self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         request = rpc_pb2.LeaseTimeToLiveRequest(ID=lid, keys=keys)
         response = await t.unary(t.lease.LeaseTimeToLive, request, timeout, write=False)
         if response.TTL < 0:
@@ -929,7 +610,7 @@ class LeaseAPI:
     async def leases(self, *, timeout: float | None = None) -> list[int]:
         """The ids of every lease the cluster currently holds."""
         self._t.deadline(timeout)
-        t = await self._open()
+        t = self._t
         response = await t.unary(
             t.lease.LeaseLeases, rpc_pb2.LeaseLeasesRequest(), timeout, write=False
         )

@@ -23,7 +23,7 @@ from typing import Any, Final, Self, TypeVar
 import grpc
 import grpc.aio
 
-from ._channel import State, Transport, make_channel
+from ._channel import Transport, make_channel
 from ._keys import to_int, to_timeout
 from ._pb import rpc_pb2, rpc_pb2_grpc
 from .cluster import to_member_id
@@ -59,12 +59,6 @@ def _downgrade_action(value: object) -> DowngradeAction:
     raise TypeError(f"action must be an aetcd.DowngradeAction, not {value!r}")
 
 
-async def _opened(t: Transport) -> Transport:
-    if t.state is not State.OPENED or t.forked:
-        await t.open()
-    return t
-
-
 def _to_endpoint(endpoint: object) -> Endpoint | None:
     if endpoint is None:
         return None
@@ -85,7 +79,7 @@ async def _maintenance(
     t: Transport, endpoint: Endpoint | None
 ) -> AsyncIterator[rpc_pb2_grpc.MaintenanceStub]:
     """The client's Maintenance stub, or one on a private channel to *endpoint*."""
-    await _opened(t)
+    await t.open()
     if endpoint is None:
         yield t.maintenance
         return
@@ -249,7 +243,8 @@ class SnapshotStream:
                 return blob
 
     async def _start(self) -> None:
-        t = await _opened(self._t)
+        t = self._t
+        await t.open()
         if self._endpoint is None:
             stub = t.maintenance
         else:
@@ -290,7 +285,8 @@ class SnapshotStream:
 class MaintenanceAPI:
     """Maintenance operations of :class:`aetcd.Client` (etcd's Maintenance service)."""
 
-    _t: Transport
+    def __init__(self, transport: Transport) -> None:
+        self._t = transport
 
     async def status(self, endpoint: str | None = None, *, timeout: float | None = None) -> Status:
         """The state of one member: version, database size, raft indexes, leader.
@@ -313,7 +309,7 @@ class MaintenanceAPI:
         (compact, then :meth:`defragment` each member) and
         :meth:`disarm_alarms`.
         """
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET, memberID=0, alarm=rpc_pb2.NONE)
         resp = await t.unary(t.maintenance.Alarm, req, timeout, write=False)
         return [Alarm.from_pb(a) for a in resp.alarms]
@@ -329,7 +325,7 @@ class MaintenanceAPI:
         for alarm in alarms:
             if not isinstance(alarm, Alarm):
                 raise TypeError(f"alarms must be aetcd.Alarm, not {type(alarm).__name__}")
-        t = await _opened(self._t)
+        t = self._t
         targets = list(alarms) if alarms else await self.alarms(timeout=timeout)
         disarmed: list[Alarm] = []
         for alarm in targets:
@@ -385,7 +381,7 @@ class MaintenanceAPI:
                 "etcdserver: wrong downgrade target version format",
                 f"a downgrade {act.name} needs a target version",
             )
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.DowngradeRequest(
             action=rpc_pb2.DowngradeRequest.DowngradeAction.ValueType(act), version=version
         )
@@ -449,7 +445,7 @@ class MaintenanceAPI:
         """
         target = to_member_id(member_id, "member_id")
         ep = _to_endpoint(endpoint)
-        t = await _opened(self._t)
+        t = self._t
         req = rpc_pb2.MoveLeaderRequest(targetID=target)
         for attempt in range(1, _MOVE_LEADER_ATTEMPTS + 1):
             leader_ep = ep if ep is not None else await self._leader_endpoint(timeout)

@@ -340,7 +340,7 @@ class Aetcd:
                 self._lease_contexts.append(ctx)
 
         await asyncio.gather(*(grant() for _ in range(count)))
-        keeper = self.client._keepalive  # bench-only peek at the reply counter
+        keeper = self.client._leases._keepalive  # bench-only peek at the reply counter
         return lambda: keeper.received, []
 
     async def lock_reuse(self, name: bytes) -> Any:

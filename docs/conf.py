@@ -73,25 +73,12 @@ pygments_style = "friendly"
 
 # -- hooks -------------------------------------------------------------------------
 
-# Members that are plumbing between aetcd's own modules (protobuf conversion,
-# the watch stream's callbacks): public by name, not part of the user API.
-_PLUMBING = frozenset(
-    {
-        "from_pb",
-        "to_pb",
-        "to_request_op",
-        "request",
-        "create_request",
-        "on_created",
-        "on_events",
-        "on_progress",
-        "on_broadcast_progress",
-        "fail",
-    }
-)
+# Members that are plumbing between aetcd's own modules (protobuf conversion):
+# public by name, not part of the user API.
+_PLUMBING = frozenset({"from_pb", "to_pb", "to_request_op", "request"})
 
-# The per-service facades are mixins of Client: ``LeaseAPI.grant`` is ``Client.grant``.
-_FACADES = ("KV", "LeaseAPI", "WatchAPI", "ClusterAPI", "MaintenanceAPI", "AuthAPI", "RecipesAPI")
+# Client delegates to one object per service: ``LeaseAPI.grant`` is ``Client.grant``.
+_FACADES = ("KV", "LeaseAPI", "WatchAPI", "ClusterAPI", "MaintenanceAPI", "AuthAPI")
 _PACKAGES = (
     "aetcd",
     "aetcd.recipes",
@@ -115,6 +102,8 @@ def _candidates(target: str) -> list[str]:
     a bare name from a docstring, or a facade method (``LeaseAPI.grant``)."""
     parts = target.split(".")
     out: list[str] = []
+    if parts[-1] == "RecipeClient":  # what recipes need of a client: a Client
+        out.append("aetcd.Client")
     if parts[0] in _FACADES and len(parts) == 2:
         out.append(f"aetcd.Client.{parts[1]}")
     if parts[0] == "aetcd" or len(parts) <= 2:
@@ -184,38 +173,57 @@ _FACADE_TITLES = {
     "ClusterAPI": "Cluster membership",
     "MaintenanceAPI": "Maintenance",
     "AuthAPI": "Authentication, users and roles",
-    "RecipesAPI": "Recipe shortcuts",
 }
+_LIFECYCLE = frozenset({"connect", "close", "closed", "endpoints", "settings"})
+
+
+def _client_sections() -> list[tuple[str, list[str]]]:
+    """Client's public methods grouped by the service they delegate to, in
+    Client's source order; the rest (recipe shortcuts) last, lifecycle left out."""
+    services = [
+        getattr(importlib.import_module(f"aetcd.{module}"), name)
+        for module, name in (
+            ("kv", "KV"),
+            ("lease", "LeaseAPI"),
+            ("watch", "WatchAPI"),
+            ("cluster", "ClusterAPI"),
+            ("maintenance", "MaintenanceAPI"),
+            ("auth", "AuthAPI"),
+        )
+    ]
+    sections: dict[str, list[str]] = {_FACADE_TITLES[s.__name__]: [] for s in services}
+    shortcuts: list[str] = []
+    for name, value in vars(aetcd.Client).items():
+        if name.startswith("_") or name in _LIFECYCLE or not callable(value):
+            continue
+        home = next((s for s in services if name in vars(s)), None)
+        (shortcuts if home is None else sections[_FACADE_TITLES[home.__name__]]).append(name)
+    return [*sections.items(), ("Recipe shortcuts", shortcuts)]
+
+
+def _skip_client_member(app, what, name, obj, skip, options):  # type: ignore[no-untyped-def]
+    # ``autoclass:: Client`` documents the lifecycle; .. client-methods:: the rest.
+    if what == "class" and getattr(obj, "__qualname__", "").startswith("Client."):
+        if name not in _LIFECYCLE and not name.startswith("_"):
+            return True
+    return _skip_member(app, what, name, obj, skip, options)
 
 
 class ClientMethods(Directive):
-    """``.. client-methods::`` documents the methods :class:`aetcd.Client` inherits,
-    one section per facade (KV, leases, watches...), in source order.
+    """``.. client-methods::`` documents the methods of :class:`aetcd.Client`,
+    one section per service it delegates to (KV, leases, watches...), in source order.
 
-    Read from the class itself, so a method added to a facade shows up here.
+    Read from the class itself, so a method added to Client shows up here.
     """
 
     def run(self):  # type: ignore[no-untyped-def]
-        client = aetcd.Client
         lines: list[str] = []
-        for base in client.__mro__[1:]:
-            if base is object:
-                continue
-            names = [
-                name
-                for name, value in vars(base).items()
-                if not name.startswith("_")
-                and (callable(value) or isinstance(value, property))
-                and name not in vars(client)
-                and getattr(client, name) is getattr(base, name)
-            ]
+        for title, names in _client_sections():
             if not names:
                 continue
-            title = _FACADE_TITLES.get(base.__name__, base.__name__)
             lines += [title, "-" * len(title), ""]
             for name in names:
-                kind = "autoproperty" if isinstance(vars(base)[name], property) else "automethod"
-                lines += [f".. {kind}:: aetcd.Client.{name}", ""]
+                lines += [f".. automethod:: aetcd.Client.{name}", ""]
         node = nodes.section()
         node.document = self.state.document
         nested_parse_with_titles(self.state, StringList(lines, source="aetcd.Client"), node)
@@ -223,7 +231,7 @@ class ClientMethods(Directive):
 
 
 def setup(app):  # type: ignore[no-untyped-def]
-    app.connect("autodoc-skip-member", _skip_member)
+    app.connect("autodoc-skip-member", _skip_client_member)
     app.connect("missing-reference", _resolve_alias)
     app.add_directive("public-names", PublicNames)
     app.add_directive("client-methods", ClientMethods)

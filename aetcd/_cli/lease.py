@@ -104,7 +104,7 @@ async def cmd_keepalive(ctx: Context, args: argparse.Namespace) -> int:
                 await asyncio.sleep(1.0)
         # Print every renewal of the client's keep-alive stream until the lease is lost.
         renewals: asyncio.Queue[int] = asyncio.Queue()
-        lease._listener = renewals.put_nowait
+        lease.on_renewed(renewals.put_nowait)
         show(lease.ttl)  # entering renewed it once
         lost = asyncio.ensure_future(lease.lost())
         try:
@@ -117,8 +117,9 @@ async def cmd_keepalive(ctx: Context, args: argparse.Namespace) -> int:
                     renewal.cancel()
         finally:
             lost.cancel()
-            lease._listener = None
-    if lease._gone:
+            lease.on_renewed(None)
+    reason = lease.lost_reason
+    if reason is not None and isinstance(reason.__cause__, LeaseNotFoundError):
         raise CommandError(f"lease {args.id:016x} expired or revoked")
     raise CommandError(str(lease.lost_reason))
 

@@ -9,14 +9,14 @@ from ..errors import CompactedError
 from ..types import EventType, SortOrder, SortTarget
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ._client import RecipeClient
 
 
 class WaitTimeout(TimeoutError):
     """A recipe's wait bound expired (as opposed to a call's own deadline)."""
 
 
-async def wait_delete(client: Client, key: bytes, revision: int) -> None:
+async def wait_delete(client: RecipeClient, key: bytes, revision: int) -> None:
     """Return once *key* is deleted at or after *revision*."""
     async with client.watch(key, start_revision=revision) as watch:
         async for event in watch:
@@ -25,7 +25,7 @@ async def wait_delete(client: Client, key: bytes, revision: int) -> None:
 
 
 async def wait_deletes(
-    client: Client, prefix: bytes, max_create_revision: int, timeout: float | None = None
+    client: RecipeClient, prefix: bytes, max_create_revision: int, timeout: float | None = None
 ) -> None:
     """Return once no key under *prefix* created at or before *max_create_revision* is left.
 

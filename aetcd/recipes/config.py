@@ -26,8 +26,8 @@ from ..types import EventType
 from ._util import shielded
 
 if TYPE_CHECKING:
-    from ..client import Client
     from ..types import Event
+    from ._client import RecipeClient
 
 __all__ = [
     "DEFAULT_MAX_PENDING",
@@ -182,7 +182,7 @@ class ConfigMirror(Mapping[str, Any]):
 
     def __init__(
         self,
-        client: Client,
+        client: RecipeClient,
         prefix: str | bytes,
         *,
         decode: Callable[[bytes], Any] | None = None,

@@ -38,7 +38,7 @@ from ._wait import WaitTimeout, wait_delete, wait_deletes
 from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ._client import RecipeClient
 
 __all__ = [
     "DEFAULT_CONTRIB_TTL",
@@ -72,7 +72,7 @@ def _unique_key(prefix: bytes) -> bytes:
     return prefix + b"/" + str(time.time_ns()).encode()
 
 
-async def _create(client: Client, key: bytes, value: bytes, lease: int) -> int:
+async def _create(client: RecipeClient, key: bytes, value: bytes, lease: int) -> int:
     """Create *key* unless it exists; its create revision, or 0 if it existed."""
     res = await client.txn(
         compare=[Compare.version(key) == 0],
@@ -81,7 +81,9 @@ async def _create(client: Client, key: bytes, value: bytes, lease: int) -> int:
     return res.header.revision if res.succeeded else 0
 
 
-async def _wait_put(client: Client, key: bytes, revision: int, *, prefix: bool = False) -> KeyValue:
+async def _wait_put(
+    client: RecipeClient, key: bytes, revision: int, *, prefix: bool = False
+) -> KeyValue:
     """The first PUT to *key* (or under it, with *prefix*) at or after *revision*."""
     async with client.watch(
         key, prefix=prefix, start_revision=revision, filters=[WatchFilter.NODELETE]
@@ -118,7 +120,7 @@ class RWMutex:
 
     def __init__(
         self,
-        client_or_session: Client | Session,
+        client_or_session: RecipeClient | Session,
         name: str | bytes,
         *,
         ttl: int = DEFAULT_CONTRIB_TTL,
@@ -274,7 +276,7 @@ class Barrier:
     coordinator leaves the barrier held.
     """
 
-    def __init__(self, client: Client, name: str | bytes) -> None:
+    def __init__(self, client: RecipeClient, name: str | bytes) -> None:
         self.client = client
         self.key = to_key(name, "name")
 
@@ -359,7 +361,7 @@ class DoubleBarrier:
 
     def __init__(
         self,
-        client_or_session: Client | Session,
+        client_or_session: RecipeClient | Session,
         name: str | bytes,
         count: int,
         *,
@@ -505,7 +507,7 @@ class DoubleBarrier:
 class _Dequeuer:
     """Claiming the first item of a prefix, safely with many consumers."""
 
-    client: Client
+    client: RecipeClient
     prefix: bytes
     _order: SortTarget
 
@@ -590,7 +592,7 @@ class Queue(_Dequeuer):
 
     _order = SortTarget.MOD
 
-    def __init__(self, client: Client, name: str | bytes) -> None:
+    def __init__(self, client: RecipeClient, name: str | bytes) -> None:
         self.client = client
         self.name = to_key(name, "name")
         self.prefix = self.name + b"/"
@@ -620,7 +622,7 @@ class PriorityQueue(_Dequeuer):
 
     _order = SortTarget.KEY
 
-    def __init__(self, client: Client, name: str | bytes) -> None:
+    def __init__(self, client: RecipeClient, name: str | bytes) -> None:
         self.client = client
         self.name = to_key(name, "name")
         self.prefix = self.name + b"/"

@@ -23,7 +23,7 @@ from .config import ConfigChange, ConfigMirror
 from .heartbeat import Heartbeat
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ._client import RecipeClient
 
 __all__ = [
     "DEFAULT_REGISTRATION_TTL",
@@ -130,7 +130,7 @@ class Registration(Heartbeat):
 
     def __init__(
         self,
-        client: Client,
+        client: RecipeClient,
         service: str | bytes,
         addr: str,
         *,
@@ -229,7 +229,7 @@ class Discovery:
     (so ``svc`` also sees ``svc2/...``), only keys under ``<service>/`` count.
     """
 
-    def __init__(self, client: Client, service: str | bytes) -> None:
+    def __init__(self, client: RecipeClient, service: str | bytes) -> None:
         self.client = client
         self.service = service
         self.prefix = to_key(service, "service") + b"/"

@@ -21,7 +21,7 @@ from ._wait import WaitTimeout, wait_deletes
 from .session import Session, SessionOwner
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ._client import RecipeClient
 
 __all__ = ["DEFAULT_ELECTION_TTL", "Election"]
 
@@ -40,7 +40,7 @@ class Election:
 
     def __init__(
         self,
-        client_or_session: Client | Session,
+        client_or_session: RecipeClient | Session,
         name: str | bytes,
         *,
         ttl: int = DEFAULT_ELECTION_TTL,

@@ -24,7 +24,7 @@ from ..lease import MAX_LEASE_TTL, Lease
 from ._util import first_of, shielded
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ._client import RecipeClient
 
 __all__ = ["DEFAULT_HEARTBEAT_TTL", "Heartbeat", "is_alive"]
 
@@ -41,7 +41,7 @@ async def _wait(event: asyncio.Event) -> None:
     await event.wait()
 
 
-async def is_alive(client: Client, key: str | bytes, *, timeout: float | None = None) -> bool:
+async def is_alive(client: RecipeClient, key: str | bytes, *, timeout: float | None = None) -> bool:
     """Whether *key* currently exists (a heartbeat or registration is alive)."""
     res = await client.get(to_key(key), count_only=True, timeout=timeout)
     return res.count > 0
@@ -74,7 +74,7 @@ class Heartbeat:
 
     def __init__(
         self,
-        client: Client,
+        client: RecipeClient,
         key: str | bytes,
         value: str | bytes = b"",
         *,

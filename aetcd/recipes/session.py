@@ -8,18 +8,16 @@ or when the session is closed (the lease is revoked).
 from __future__ import annotations
 
 import asyncio
-import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from .._keys import to_int
-from ..errors import LeaseLostError
 from ..lease import MAX_LEASE_TTL, Lease
 from ..ops import Compare, Op
 from ._util import idempotent_cleanup, shielded
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ._client import RecipeClient
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
@@ -44,7 +42,7 @@ class Session:
     open a new session.
     """
 
-    def __init__(self, client: Client, *, ttl: int = DEFAULT_SESSION_TTL) -> None:
+    def __init__(self, client: RecipeClient, *, ttl: int = DEFAULT_SESSION_TTL) -> None:
         self.client = client
         self.ttl = to_int(ttl, "ttl", minimum=1, maximum=MAX_LEASE_TTL)
         self._context: object | None = None
@@ -114,53 +112,65 @@ MAX_IDLE_SESSIONS = 8
 #: and its lease, which holds no keys, expires on the server within its TTL.
 IDLE_SESSION_LIFETIME = 60.0
 
-_idle: weakref.WeakKeyDictionary[Client, dict[int, list[Session]]] = weakref.WeakKeyDictionary()
 
+class IdleSessions:
+    """Idle private sessions of one client, per TTL, for its next private lock or election.
 
-def _take_idle(client: Client, ttl: int) -> Session | None:
-    """An idle private session of *client* with *ttl* whose lease is still alive."""
-    stack = _idle.get(client, {}).get(ttl)
-    while stack:
-        session = stack.pop()
-        if session._retire is not None:
-            session._retire.cancel()
-            session._retire = None
-        if session.alive:
-            return session
-    return None
-
-
-def _keep_idle(session: Session) -> bool:
-    """Keep *session* for reuse; False when the client already keeps enough."""
-    stack = _idle.setdefault(session.client, {}).setdefault(session.ttl, [])
-    if len(stack) >= MAX_IDLE_SESSIONS or not session.alive:
-        return False
-    stack.append(session)
-    session._retire = asyncio.get_running_loop().call_later(
-        IDLE_SESSION_LIFETIME, _retire_idle, session
-    )
-    return True
-
-
-def _retire_idle(session: Session) -> None:
-    """Drop an idle session that was not reused in time: stop its keep-alives.
-
-    No RPC (so no task to own): the lease holds no keys and expires on the
-    server within its TTL. A process that took one lock keeps no lease alive
-    for long after.
+    Owned by the client (``client._idle_sessions()``), which clears it on
+    close: no retirement timer outlives the client.
     """
-    session._retire = None
-    stack = _idle.get(session.client, {}).get(session.ttl)
-    if stack is not None and session in stack:
-        stack.remove(session)
-    lease = session._lease
-    if lease is not None and lease.alive:
-        lease._mark_lost(
-            LeaseLostError(
-                f"lease {lease.id:#x}: idle private session retired after "
-                f"{IDLE_SESSION_LIFETIME:g} s; it expires on the server within its TTL"
-            )
+
+    def __init__(self) -> None:
+        self._by_ttl: dict[int, list[Session]] = {}
+        self._closed = False
+
+    def take(self, ttl: int) -> Session | None:
+        """An idle session with *ttl* whose lease is still alive."""
+        stack = self._by_ttl.get(ttl)
+        while stack:
+            session = stack.pop()
+            if session._retire is not None:
+                session._retire.cancel()
+                session._retire = None
+            if session.alive:
+                return session
+        return None
+
+    def keep(self, session: Session) -> bool:
+        """Keep *session* for reuse; False when enough are kept or the client closed."""
+        stack = self._by_ttl.setdefault(session.ttl, [])
+        if self._closed or len(stack) >= MAX_IDLE_SESSIONS or not session.alive:
+            return False
+        stack.append(session)
+        session._retire = asyncio.get_running_loop().call_later(
+            IDLE_SESSION_LIFETIME, self._retire, session
         )
+        return True
+
+    def _retire(self, session: Session) -> None:
+        """Drop an idle session that was not reused in time: release its lease.
+
+        No RPC (so no task to own): the lease holds no keys and expires on the
+        server within its TTL. A process that took one lock keeps no lease
+        alive for long after.
+        """
+        session._retire = None
+        stack = self._by_ttl.get(session.ttl)
+        if stack is not None and session in stack:
+            stack.remove(session)
+        lease = session._lease
+        if lease is not None:
+            lease.release()
+
+    def clear(self) -> None:
+        """Forget every idle session and cancel its timer (the client is closing)."""
+        self._closed = True
+        by_ttl, self._by_ttl = self._by_ttl, {}
+        for stack in by_ttl.values():
+            for session in stack:
+                if session._retire is not None:
+                    session._retire.cancel()
+                    session._retire = None
 
 
 class SessionOwner:
@@ -178,7 +188,7 @@ class SessionOwner:
     here. Lock, election and Go's contrib recipes all use this.
     """
 
-    def __init__(self, client_or_session: Client | Session, ttl: int) -> None:
+    def __init__(self, client_or_session: RecipeClient | Session, ttl: int) -> None:
         if isinstance(client_or_session, Session):
             self.client = client_or_session.client
             self.shared: Session | None = client_or_session
@@ -198,9 +208,10 @@ class SessionOwner:
         if self.shared is not None:
             self.session = self.shared
         elif self.session is None or not self.session.alive:
-            self.session = _take_idle(self.client, self.ttl) or await Session(
-                self.client, ttl=self.ttl
-            ).open()
+            self.session = (
+                self.client._idle_sessions().take(self.ttl)
+                or await Session(self.client, ttl=self.ttl).open()
+            )
         return self.session
 
     async def abandon(self, key: bytes | None, guard: Compare | None) -> None:
@@ -229,5 +240,5 @@ class SessionOwner:
                 deleted = True
         finally:
             if self.shared is None and session is not None:
-                if not (deleted and _keep_idle(session)):
+                if not (deleted and self.client._idle_sessions().keep(session)):
                     await shielded(session.close(), timeout)

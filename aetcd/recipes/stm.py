@@ -31,7 +31,7 @@ from ..ops import Compare, LeaseLike, Op
 from ..types import GetResult
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ._client import RecipeClient
 
 __all__ = ["DEFAULT_STM_RETRIES", "STM", "Isolation", "STMConflictError", "stm"]
 
@@ -85,7 +85,7 @@ class STM:
     ``attempt`` counts the runs of the function, from 1.
     """
 
-    def __init__(self, client: Client, isolation: Isolation, attempt: int) -> None:
+    def __init__(self, client: RecipeClient, isolation: Isolation, attempt: int) -> None:
         self.client = client
         self.isolation = isolation
         self.attempt = attempt
@@ -239,7 +239,7 @@ class STM:
 
 
 async def stm(
-    client: Client,
+    client: RecipeClient,
     fn: Callable[[STM], Awaitable[T]],
     *,
     isolation: Isolation = Isolation.SERIALIZABLE_SNAPSHOT,

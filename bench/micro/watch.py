@@ -16,7 +16,7 @@ workload):
               Python-level waiter costs more than the loop iteration it saves),
               so aetcd does not do this
 ``aetcd``     ``async for event in client.watch(...)`` (pokes at
-              ``Transport.watch``, ``stream_metadata`` and ``_WatchStream``:
+              ``Transport.watch``, ``stream_metadata`` and ``_watch_stream.WatchStream``:
               internals, adjust when they change)
 ``from_pb``   ``Event.from_pb`` alone (hot in cache)
 
@@ -260,7 +260,7 @@ async def aetcd_watch(n):
 
     t.stream_metadata = metadata
     t.watch = types.SimpleNamespace(Watch=lambda **kw: FakeCall(n))
-    client._watch_stream_for()._trust_requested_progress = True  # skip the Status call
+    client._watches._watch_stream_for()._trust_requested_progress = True  # skip the Status call
     got = 0
     async with client.watch(b"bench/watch/", prefix=True) as w:
         t0 = time.process_time()

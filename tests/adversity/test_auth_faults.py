@@ -95,7 +95,7 @@ async def test_f15_token_expiry_and_full_restart_with_watches(
                 # 4. Restart every member at once. (Measured on 3.5.1: the members of a
                 # cluster replay the Authenticate entries from their WAL, so tokens
                 # usually survive this; a single member loses them, see below.)
-                streams0 = alice._watch_stream.streams_opened if alice._watch_stream else 0
+                streams0 = alice._watches._watch_stream.streams_opened if alice._watches._watch_stream else 0
                 tokens0 = t._token_generation
                 for member in cluster.members:
                     member.kill()
@@ -109,7 +109,7 @@ async def test_f15_token_expiry_and_full_restart_with_watches(
                 for i in range(10):
                     await alice.put(f"app/w/after/{i}", "y")
                     await alice.put(f"app/w2/after/{i}", "y")
-                stream = alice._watch_stream
+                stream = alice._watches._watch_stream
                 figures["watch_streams_reopened"] = (stream.streams_opened if stream else 0) - streams0
 
                 final1 = await root.get("app/w/", prefix=True)

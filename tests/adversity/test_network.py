@@ -58,7 +58,7 @@ async def test_f4_blackhole_of_the_watch_member(
                     await asyncio.sleep(3.0)
                     before = client._t.stream_members[WATCH].address
                     target = proxy.endpoints.index(before)
-                    stream = client._watch_stream
+                    stream = client._watches._watch_stream
                     assert stream is not None
                     opened = stream.streams_opened
                     load.take_gap()
@@ -151,7 +151,7 @@ async def test_f6_connection_resets_every_500ms(
                     collector.cancel()
             figures["watches"] = [log.check(final) for log in logs]
             figures["connections_reset"] = resets
-            stream = client._watch_stream
+            stream = client._watches._watch_stream
             figures["watch_streams_opened"] = stream.streams_opened if stream else 0
             assert (await client.put("f6-after", "ok")).header.revision > 0
         await asyncio.sleep(0.5)  # let closed sockets go

@@ -17,7 +17,7 @@ async def test_concurrent_gets_share_batches(etcd_server: Any, etcd_prefix: str)
         results = await asyncio.gather(*(client.get(f"{p}{i}") for i in range(300)))
         assert [r.kvs[0].value for r in results[:100]] == [str(i).encode() for i in range(100)]
         assert all(not r.kvs for r in results[100:])
-        batcher = client._read_batcher
+        batcher = client._kv._read_batcher
         assert batcher is not None
         # 299 of 300 were coalesced; batches are bounded by max_txn_ops (128).
         assert batcher.requests_coalesced == 299
@@ -31,7 +31,7 @@ async def test_batch_respects_request_size(etcd_server: Any, etcd_prefix: str) -
     async with aetcd.Client(etcd_server.endpoint) as client:
         results = await asyncio.gather(*(client.get(f"{big_key}{i}") for i in range(20)))
         assert len(results) == 20
-        batcher = client._read_batcher
+        batcher = client._kv._read_batcher
         assert batcher is not None and batcher.batches_sent >= 3
 
 
@@ -54,7 +54,7 @@ async def test_one_bad_read_fails_alone(etcd_server_factory: Any) -> None:
 
 
 async def test_serializable_reads_are_not_coalesced(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
-    batcher = etcd_client._read_batcher
+    batcher = etcd_client._kv._read_batcher
     assert batcher is not None
     before = batcher.requests_coalesced
     await asyncio.gather(*(etcd_client.get(etcd_prefix, serializable=True) for _ in range(10)))
@@ -169,7 +169,7 @@ async def test_batched_reads_match_reads_of_their_own(etcd_server: Any, etcd_pre
             lambda c: c.get(p, prefix=True, count_only=True),
             lambda c: c.get(f"{p}missing"),
         ]
-        batcher = client._read_batcher
+        batcher = client._kv._read_batcher
         assert batcher is not None
         before = batcher.requests_coalesced
         batched = await asyncio.gather(*(call(client) for call in calls))
@@ -189,5 +189,5 @@ async def test_batched_reads_in_a_namespace(etcd_server: Any, etcd_prefix: str) 
         assert [r.kvs[0].key for r in results] == [f"k{i}".encode() for i in range(10)]
         prefixed = await asyncio.gather(client.get("k1"), client.get("k", prefix=True))
         assert [kv.key for kv in prefixed[1].kvs] == sorted(f"k{i}".encode() for i in range(10))
-        batcher = client._read_batcher
+        batcher = client._kv._read_batcher
         assert batcher is not None and batcher.requests_coalesced == 9

@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 import aetcd
-from aetcd import lease as lease_module
+from aetcd import _lessor as lessor_module
 from aetcd.testing import find_etcd_binary
 from aetcd.testing.pytest_plugin import EtcdServerFactory
 
 
 def keeper(client: aetcd.Client) -> Any:
-    ka = client._keepalive
+    ka = client._leases._keepalive
     assert ka is not None
     return ka
 
@@ -305,7 +305,7 @@ async def test_close_ends_background_task(etcd_server: Any) -> None:
 async def test_keeper_idles_and_restarts(
     etcd_client: aetcd.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(lease_module, "_IDLE_LINGER", 0.2)
+    monkeypatch.setattr(lessor_module, "_IDLE_LINGER", 0.2)
     async with etcd_client.lease(ttl=5):
         await asyncio.sleep(0.3)
     ka = keeper(etcd_client)
@@ -324,7 +324,7 @@ async def test_unexpected_failure_marks_leases_lost_and_is_logged(
     def broken(self: Any, lid: int, ttl: int) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(lease_module._KeepAlive, "_on_reply", broken)
+    monkeypatch.setattr(lessor_module.KeepAlive, "_on_reply", broken)
     with caplog.at_level(logging.ERROR, logger="aetcd"):
         async with etcd_client.lease(ttl=5) as lease:
             async with asyncio.timeout(2):
@@ -381,11 +381,11 @@ async def test_lease_lost_when_server_down_longer_than_ttl(
 
 
 def record_renewals(leases: list[aetcd.Lease]) -> dict[int, list[float]]:
-    """Reply times per lease from now on (through the handle's private renewal hook)."""
+    """Reply times per lease from now on (through the handle's on_renewed hook)."""
     times: dict[int, list[float]] = {}
     for lease in leases:
         seen = times.setdefault(lease.id, [time.monotonic()])
-        lease._listener = lambda ttl, seen=seen: seen.append(time.monotonic())
+        lease.on_renewed(lambda ttl, seen=seen: seen.append(time.monotonic()))
     return times
 
 
@@ -410,7 +410,7 @@ async def test_leases_of_one_ttl_are_renewed_together(etcd_client: aetcd.Client)
         assert max(max_gap(t) for t in times.values()) < 1.0 + 0.8
         assert ka.sent - sent <= 40 * (3 + 1)
         # They share their send times: a handful of ticks, all on the grid.
-        ticks = {lease._next for lease in leases}
+        ticks = {kept.next for kept in ka.leases.values()}
         assert len(ticks) <= 3, sorted(ticks)
         assert all(abs(t - round(t)) < 1e-6 for t in ticks)
 
@@ -553,7 +553,7 @@ async def test_keepalive_of_an_unknown_lease(etcd_client: aetcd.Client) -> None:
     with pytest.raises(aetcd.LeaseNotFoundError):
         async with etcd_client.keepalive(revoked):
             pytest.fail("entered")
-    keeper_now = etcd_client._keepalive
+    keeper_now = etcd_client._leases._keepalive
     assert keeper_now is None or unknown not in keeper_now.leases
 
 
@@ -567,3 +567,32 @@ async def test_keepalive_notices_a_revoke_elsewhere(
         async with asyncio.timeout(3 / 3 + 0.7):
             await lease.lost()
         assert "TTL 0" in str(lease.lost_reason)
+        assert isinstance(lease.lost_reason.__cause__, aetcd.LeaseNotFoundError)
+
+
+async def test_on_renewed_reports_each_renewal(etcd_client: aetcd.Client) -> None:
+    renewals: asyncio.Queue[int] = asyncio.Queue()
+    async with etcd_client.lease(2) as lease:
+        lease.on_renewed(renewals.put_nowait)
+        async with asyncio.timeout(3):
+            assert await renewals.get() == 2  # from the background keep-alive
+        assert await lease.refresh() == 2
+        assert renewals.get_nowait() == 2  # a refresh counts too
+        lease.on_renewed(None)
+        await lease.refresh()
+        assert renewals.empty()
+
+
+async def test_release_stops_keepalive_without_revoking(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    async with etcd_client.lease(2) as lease:
+        await etcd_client.put(etcd_prefix + "k", "v", lease=lease)
+        lease.release()
+        assert not lease.alive and "released" in str(lease.lost_reason)
+        keeper = etcd_client._leases._keepalive
+        assert keeper is None or lease.id not in keeper.leases
+        info = await etcd_client.time_to_live(lease, keys=True)  # not revoked
+        assert info.keys == [(etcd_prefix + "k").encode()]
+        await asyncio.sleep(2.5)  # nobody renews it: it expires with its key
+        assert (await etcd_client.get(etcd_prefix + "k")).kvs == []

@@ -10,12 +10,17 @@ keep-alive stream of its own, three times in a row.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+import aetcd
 
 _SCRIPT = """
 import asyncio, gc, logging, sys, time
@@ -90,3 +95,29 @@ def test_leaving_async_with_then_closing_the_loop_is_silent(
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "done"
     assert result.stderr == ""
+
+
+async def test_close_leaves_no_task_timer_or_reference(etcd_server: Any, etcd_prefix: str) -> None:
+    """After close() the client's tasks are gone and nothing (a timer of an idle
+    private session, a background task, a registry) keeps the client alive."""
+    before = asyncio.all_tasks()
+    p = etcd_prefix
+    client = aetcd.Client(etcd_server.endpoint, coalesce_writes=True)
+    await client.put(p + "k", "v")
+    lease_block = client.lease(5)
+    lease = await lease_block.__aenter__()
+    await client.put(p + "leased", "v", lease=lease)
+    watch = client.watch(p, prefix=True)
+    await watch.start()
+    async with client.lock(p + "lock", ttl=5):  # leaves an idle private session
+        pass
+    election = client.election(p + "election", ttl=6)  # not the idle session
+    await election.campaign("me")
+    await asyncio.gather(*(client.get(p + "k") for _ in range(10)))
+    await asyncio.gather(*(client.put(f"{p}{i}", "v") for i in range(10)))
+    await client.close()
+    assert asyncio.all_tasks() - before == set()
+    ref = weakref.ref(client)
+    del client, lease_block, lease, watch, election
+    gc.collect()
+    assert ref() is None

@@ -146,7 +146,7 @@ async def test_compacted_watch_is_cancelled_on_server(etcd_server_factory: Facto
         return count
 
     async with aetcd.Client(server.endpoint) as client, client.watch("live") as live:
-        stream = client._watch_stream
+        stream = client._watches._watch_stream
         assert stream is not None
         cancels: list[int] = []
         creates: list[bytes] = []
@@ -212,7 +212,7 @@ async def test_one_stream_for_many_watches(etcd_client: aetcd.Client, etcd_prefi
     p = etcd_prefix
     watches = [etcd_client.watch(f"{p}{i}") for i in range(1000)]
     await asyncio.gather(*(w.start() for w in watches))
-    stream = etcd_client._watch_stream
+    stream = etcd_client._watches._watch_stream
     assert stream is not None and stream.streams_opened == 1
     await etcd_client.txn(success=[Op.put(f"{p}{i}", str(i)) for i in range(100)])
     await etcd_client.txn(success=[Op.put(f"{p}{i}", str(i)) for i in range(100, 200)])
@@ -234,7 +234,7 @@ async def test_create_cancel_cycles_leak_nothing(etcd_server_factory: Factory) -
         for i in range(10_000):
             async with client.watch(f"k{i % 7}"):
                 pass
-        stream = client._watch_stream
+        stream = client._watches._watch_stream
         assert stream is not None
         assert len(stream._watches) == 0 and len(stream._by_id) == 0
         assert len(asyncio.all_tasks()) == tasks_before
@@ -400,7 +400,7 @@ async def test_kill_restart_every_revision_once_in_order(etcd_server_factory: Fa
         revs = [e.kv.mod_revision for e in events]
         assert revs == sorted(set(revs)), "an event was repeated or reordered"
         assert set(revs) == {kv.mod_revision for kv in final}, "an event was lost"
-        stream = watcher._watch_stream
+        stream = watcher._watches._watch_stream
         assert stream is not None and stream.streams_opened >= 3  # it did reconnect
         print(
             f"\nkill/restart x2: {len(events)} events, {unknown} writes with unknown outcome, "

@@ -89,7 +89,7 @@ async def test_fragmented_response_arrives_whole(etcd_server_factory: Factory) -
     n = 40  # 40 x 20 kB: two fragments
     async with aetcd.Client(server.endpoint) as client:
         revisions = [(await client.put(f"big/{i}", "x" * 20_000)).header.revision for i in range(n)]
-        stream = client._watch_stream_for()
+        stream = client._watches._watch_stream_for()
         fragments = 0
         dispatch = stream._dispatch
 
@@ -116,7 +116,7 @@ async def test_fragmented_response_arrives_whole(etcd_server_factory: Factory) -
 async def test_forgotten_watch_leaves_no_entry(etcd_client: aetcd.Client, etcd_prefix: str) -> None:
     watch = etcd_client.watch(etcd_prefix + "k")
     await watch.start()
-    stream = etcd_client._watch_stream
+    stream = etcd_client._watches._watch_stream
     assert stream is not None
     before = len(stream._by_id)
     assert before >= 1

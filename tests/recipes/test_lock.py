@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
+import weakref
 from typing import Any
 
 import pytest
@@ -281,15 +283,15 @@ async def test_idle_private_session_is_retired(
         assert lease_of(again) == lease_id
         await asyncio.sleep(0.5)  # held longer than the idle lifetime: not retired
         assert again.held
-    idle = session_mod._idle[etcd_client][again._owner.ttl]
+    idle = etcd_client._idle_sessions()._by_ttl[again._owner.ttl]
     assert [s.lease_id for s in idle] == [lease_id]
     kept = idle[0]
     # Not reused in time: dropped from the idle sessions, its keep-alives stopped.
     await asyncio.sleep(0.5)
     assert idle == []
     assert not kept.alive
-    assert "idle private session retired" in str(kept.lease.lost_reason)
-    keeper = etcd_client._keepalive
+    assert "released" in str(kept.lease.lost_reason)
+    keeper = etcd_client._leases._keepalive
     assert keeper is None or lease_id not in keeper.leases
     # The server still has it (no keys) until its TTL runs out; no renewal now.
     info = await etcd_client.time_to_live(lease_id, keys=True)
@@ -335,3 +337,18 @@ async def test_bad_timeout_rejected_before_io(
     with pytest.raises(error):
         await etcd_client.election(name).campaign("v", timeout=timeout)
     assert (await etcd_client.get(name + "/", prefix=True)).count == 0
+
+
+async def test_close_releases_a_client_with_an_idle_private_session(
+    etcd_server: Any, etcd_prefix: str
+) -> None:
+    """The idle private session a lock leaves behind (and its retirement timer)
+    belongs to the client: after close() nothing keeps the client alive."""
+    client = aetcd.Client(etcd_server.endpoint)
+    async with client.lock(etcd_prefix + "idle-at-close"):
+        pass
+    await client.close()
+    ref = weakref.ref(client)
+    del client
+    gc.collect()
+    assert ref() is None

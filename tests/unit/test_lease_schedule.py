@@ -11,7 +11,7 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aetcd.lease import _next_tick
+from aetcd._lessor import _next_tick
 
 NOW = st.floats(min_value=0.0, max_value=1e7, allow_nan=False)
 PERIOD = st.sampled_from([1 / 3, 2 / 3, 1.0, 10 / 3, 20.0, 3600.0, 3e9]) | st.floats(0.01, 1e6)

@@ -16,7 +16,8 @@ import pytest
 
 import aetcd
 from aetcd._pb import kv_pb2, rpc_pb2
-from aetcd.watch import Watch, _WatchStream
+from aetcd._watch_stream import WatchStream
+from aetcd.watch import Watch
 
 
 def response(
@@ -40,12 +41,11 @@ def progress(wid: int, revision: int) -> rpc_pb2.WatchResponse:
 
 
 @pytest.fixture
-async def fed() -> AsyncIterator[tuple[_WatchStream, Watch]]:
+async def fed() -> AsyncIterator[tuple[WatchStream, Watch]]:
     """A watch confirmed at revision 10 on a stream that is never opened."""
     client = aetcd.Client("127.0.0.1:1", namespace="ns/")  # never contacted
-    stream = _WatchStream(client._t)
+    stream = WatchStream(client._t)
     stream._connected = True
-    stream._generation = 1
     watch = client.watch(b"k", prefix=True)
     watch._loop = asyncio.get_running_loop()
     watch._created = watch._loop.create_future()
@@ -68,7 +68,7 @@ async def take(watch: Watch, n: int) -> list[aetcd.Event]:
         return [await anext(watch) for _ in range(n)]
 
 
-async def test_single_and_multi_event_batches_mixed(fed: tuple[_WatchStream, Watch]) -> None:
+async def test_single_and_multi_event_batches_mixed(fed: tuple[WatchStream, Watch]) -> None:
     stream, watch = fed
     wid = watch.watch_id
     for r in (
@@ -94,7 +94,7 @@ async def test_single_and_multi_event_batches_mixed(fed: tuple[_WatchStream, Wat
     assert e.type is aetcd.EventType.PUT
 
 
-async def test_waiting_consumer_gets_single_event(fed: tuple[_WatchStream, Watch]) -> None:
+async def test_waiting_consumer_gets_single_event(fed: tuple[WatchStream, Watch]) -> None:
     stream, watch = fed
     consumer = asyncio.create_task(take(watch, 2))
     await asyncio.sleep(0)
@@ -107,7 +107,7 @@ async def test_waiting_consumer_gets_single_event(fed: tuple[_WatchStream, Watch
     assert watch._waiters == []
 
 
-async def test_progress_between_batches(fed: tuple[_WatchStream, Watch]) -> None:
+async def test_progress_between_batches(fed: tuple[WatchStream, Watch]) -> None:
     stream, watch = fed
     wid = watch.watch_id
     stream._dispatch(response(wid, 11))
@@ -122,7 +122,7 @@ async def test_progress_between_batches(fed: tuple[_WatchStream, Watch]) -> None
     assert watch.revision == 22
 
 
-async def test_nothing_before_the_resume_point(fed: tuple[_WatchStream, Watch]) -> None:
+async def test_nothing_before_the_resume_point(fed: tuple[WatchStream, Watch]) -> None:
     stream, watch = fed
     wid = watch.watch_id
     stream._dispatch(response(wid, 11))
@@ -135,7 +135,7 @@ async def test_nothing_before_the_resume_point(fed: tuple[_WatchStream, Watch]) 
     assert watch.revision == 13 and not watch._buffer
 
 
-async def test_responses_after_events(fed: tuple[_WatchStream, Watch]) -> None:
+async def test_responses_after_events(fed: tuple[WatchStream, Watch]) -> None:
     stream, watch = fed
     wid = watch.watch_id
     stream._dispatch(response(wid, 11, 11))
@@ -156,7 +156,7 @@ async def test_responses_after_events(fed: tuple[_WatchStream, Watch]) -> None:
     assert watch.revision == 14 and watch._buffered_events == 0
 
 
-async def test_slow_consumer_pauses_then_resumes(fed: tuple[_WatchStream, Watch]) -> None:
+async def test_slow_consumer_pauses_then_resumes(fed: tuple[WatchStream, Watch]) -> None:
     stream, watch = fed
     watch._max_buffer, watch._low_water = 4, 2
     wid = watch.watch_id
@@ -170,3 +170,30 @@ async def test_slow_consumer_pauses_then_resumes(fed: tuple[_WatchStream, Watch]
     assert not watch._paused and watch.watch_id != wid  # re-created from 15
     assert watch.next_revision == 15
     assert [e.kv.mod_revision for e in await take(watch, 2)] == [13, 14]
+
+
+async def test_fragments_are_joined_per_incarnation(fed: tuple[WatchStream, Watch]) -> None:
+    stream, watch = fed
+    wid = watch.watch_id
+    first = response(wid, 11, 12)
+    first.fragment = True
+    stream._dispatch(first)
+    assert watch._buffered_events == 0  # nothing delivered before the last part
+    stream._dispatch(response(wid, 13))
+    assert [e.kv.mod_revision for e in await take(watch, 3)] == [11, 12, 13]
+    # A later whole batch takes the fast path again.
+    stream._dispatch(response(wid, 14))
+    assert [e.kv.mod_revision for e in await take(watch, 1)] == [14]
+    assert stream._fragments == {}
+
+
+async def test_broadcast_progress_reaches_the_watches_of_the_stream(
+    fed: tuple[WatchStream, Watch],
+) -> None:
+    stream, watch = fed
+    stream._trust_requested_progress = True
+    stream._dispatch(progress(-1, 30))
+    assert watch.next_revision == 31
+    stream.remove(watch)  # no longer on the stream: not told
+    stream._dispatch(progress(-1, 40))
+    assert watch.next_revision == 31
