@@ -102,22 +102,28 @@ async def test_close_leaves_no_task_timer_or_reference(etcd_server: Any, etcd_pr
     private session, a background task, a registry) keeps the client alive."""
     before = asyncio.all_tasks()
     p = etcd_prefix
-    client = aetcd.Client(etcd_server.endpoint, coalesce_writes=True)
-    await client.put(p + "k", "v")
-    lease_block = client.lease(5)
-    lease = await lease_block.__aenter__()
-    await client.put(p + "leased", "v", lease=lease)
-    watch = client.watch(p, prefix=True)
-    await watch.start()
-    async with client.lock(p + "lock", ttl=5):  # leaves an idle private session
-        pass
-    election = client.election(p + "election", ttl=6)  # not the idle session
-    await election.campaign("me")
-    await asyncio.gather(*(client.get(p + "k") for _ in range(10)))
-    await asyncio.gather(*(client.put(f"{p}{i}", "v") for i in range(10)))
-    await client.close()
-    assert asyncio.all_tasks() - before == set()
-    ref = weakref.ref(client)
-    del client, lease_block, lease, watch, election
+
+    async def use_and_close() -> weakref.ref[aetcd.Client]:
+        # In a frame of its own: grpcio < 1.7x reads the f_locals of every task's
+        # outermost frame when a channel closes, and that snapshot would keep a
+        # local of this test's frame alive (the test's reference, not aetcd's).
+        client = aetcd.Client(etcd_server.endpoint, coalesce_writes=True)
+        await client.put(p + "k", "v")
+        lease_block = client.lease(5)
+        lease = await lease_block.__aenter__()
+        await client.put(p + "leased", "v", lease=lease)
+        watch = client.watch(p, prefix=True)
+        await watch.start()
+        async with client.lock(p + "lock", ttl=5):  # leaves an idle private session
+            pass
+        election = client.election(p + "election", ttl=6)  # not the idle session
+        await election.campaign("me")
+        await asyncio.gather(*(client.get(p + "k") for _ in range(10)))
+        await asyncio.gather(*(client.put(f"{p}{i}", "v") for i in range(10)))
+        await client.close()
+        assert asyncio.all_tasks() - before == set()
+        return weakref.ref(client)
+
+    ref = await use_and_close()
     gc.collect()
     assert ref() is None
