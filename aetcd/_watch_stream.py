@@ -330,7 +330,10 @@ class WatchStream:
             return
         if r.created:
             if r.canceled:
+                # Refused: etcd registered no watcher, so there is nothing to
+                # cancel later (a cancel would never be answered).
                 del self._by_id[wid]
+                watch.watch_id = 0
                 error = from_message(r.cancel_reason, WatchCanceledError)
                 if (
                     isinstance(error, PermissionDeniedError | AuthenticationError)

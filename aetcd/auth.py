@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from ._channel import Credentials, Transport
+from google.protobuf.message import Message
+
+from ._channel import Credentials, Transport, _Method
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
 from ._pb import auth_pb2, rpc_pb2
 from .config import Secret
@@ -37,13 +39,60 @@ def _name(value: object, what: str, etcd_message: str | None = None) -> str:
     return value
 
 
-def _password(value: object) -> str:
+def _wrap(value: object) -> Secret:
+    """*value* as a :class:`Secret`, for the caller to rebind its parameter to."""
     # Never echo the value: it is a secret, even when it has the wrong type.
-    if not isinstance(value, str):
-        raise TypeError(f"password must be str, not {type(value).__name__}")
-    if not value:
+    if not isinstance(value, str | Secret):
+        raise TypeError(f"password must be str or aetcd.Secret, not {type(value).__name__}")
+    return Secret(value)
+
+
+def _nonempty(password: Secret) -> Secret:
+    if not password:
         raise InvalidArgumentError("password must not be empty (use no_password=True)")
-    return value
+    return password
+
+
+class _WithPassword:
+    """A UserAdd / UserChangePassword request whose password stays wrapped.
+
+    The protobuf message would hold the plain text in every frame it passes
+    through (and show it in its ``repr``); the method's serializer appends the
+    password field to the serialised message instead (protobuf merges them).
+    """
+
+    __slots__ = ("message", "password")
+
+    def __init__(self, message: Message, password: Secret) -> None:
+        self.message = message
+        self.password = password
+
+    def __repr__(self) -> str:
+        return f"<{type(self.message).__name__} name={self.message.name!r} password=***>"  # type: ignore[attr-defined]
+
+
+def _serialize_with_password(request: _WithPassword | Message) -> bytes:
+    if not isinstance(request, _WithPassword):
+        return request.SerializeToString()
+    message = request.message
+    # No local of this frame holds the plain text (nor the message built from it).
+    return (
+        message.SerializeToString()
+        + type(message)(password=request.password.reveal()).SerializeToString()  # type: ignore[call-arg]
+    )
+
+
+def _password_method(transport: Transport, name: str, response: type[Message]) -> _Method:
+    """The Auth method *name*, taking :class:`_WithPassword` requests."""
+    return _Method(
+        transport,
+        "unary_unary",
+        f"/etcdserverpb.Auth/{name}",
+        {
+            "request_serializer": _serialize_with_password,
+            "response_deserializer": response.FromString,
+        },
+    )
 
 
 def _permission(value: object) -> Permission:
@@ -78,6 +127,11 @@ class AuthAPI:
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+        # Like Authenticate's, these take a wrapper so the password stays wrapped.
+        self._user_add = _password_method(transport, "UserAdd", rpc_pb2.AuthUserAddResponse)
+        self._user_change_password = _password_method(
+            transport, "UserChangePassword", rpc_pb2.AuthUserChangePasswordResponse
+        )
 
     # -- the switch ------------------------------------------------------------
 
@@ -126,35 +180,38 @@ class AuthAPI:
     async def user_add(
         self,
         name: str,
-        password: str | None = None,
+        password: str | Secret | None = None,
         *,
         no_password: bool = False,
         timeout: float | None = None,
     ) -> None:
-        """Create user *name* with *password*.
+        """Create user *name* with *password* (a ``str`` or :class:`aetcd.Secret`;
+        kept wrapped up to the wire, see :class:`aetcd.Secret`).
 
         ``no_password=True`` (and no password) creates a user that can only
         authenticate by a TLS client certificate whose common name is *name*.
         Raises :class:`aetcd.AuthAdminError` if the name is taken.
         """
+        # The plain text out of this frame's locals before anything can raise.
+        password = None if password is None else _wrap(password)
         user = _name(name, "name", "etcdserver: user name is empty")
         if type(no_password) is not bool:
             raise TypeError(f"no_password must be bool, not {type(no_password).__name__}")
         if no_password:
             if password is not None:
                 raise InvalidArgumentError("give a password or no_password=True, not both")
-            secret = ""
+            secret = Secret("")
         else:
             if password is None:
                 raise InvalidArgumentError("a password is required unless no_password=True")
-            secret = _password(password)
-        req = rpc_pb2.AuthUserAddRequest(
-            name=user,
-            password=secret,
-            options=auth_pb2.UserAddOptions(no_password=no_password),
+            secret = _nonempty(password)
+        req = _WithPassword(
+            rpc_pb2.AuthUserAddRequest(
+                name=user, options=auth_pb2.UserAddOptions(no_password=no_password)
+            ),
+            secret,
         )
-        t = self._t
-        await t.unary(t.auth.UserAdd, req, timeout, write=True)
+        await self._t.unary(self._user_add, req, timeout, write=True)
 
     async def user_get(self, name: str, *, timeout: float | None = None) -> User:
         """User *name* and its roles (:class:`aetcd.AuthAdminError` if unknown)."""
@@ -178,15 +235,15 @@ class AuthAPI:
         await t.unary(t.auth.UserDelete, req, timeout, write=True)
 
     async def user_change_password(
-        self, name: str, password: str, *, timeout: float | None = None
+        self, name: str, password: str | Secret, *, timeout: float | None = None
     ) -> None:
-        """Set a new password for user *name*; its existing tokens stay valid
-        until they expire."""
-        req = rpc_pb2.AuthUserChangePasswordRequest(
-            name=_name(name, "name"), password=_password(password)
+        """Set a new password (``str`` or :class:`aetcd.Secret`) for user *name*;
+        its existing tokens stay valid until they expire."""
+        password = _nonempty(_wrap(password))  # the plain text out of this frame's locals
+        req = _WithPassword(
+            rpc_pb2.AuthUserChangePasswordRequest(name=_name(name, "name")), password
         )
-        t = self._t
-        await t.unary(t.auth.UserChangePassword, req, timeout, write=True)
+        await self._t.unary(self._user_change_password, req, timeout, write=True)
 
     async def user_grant_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
         """Grant *role* to *user* (:class:`aetcd.AuthAdminError` if either is unknown)."""

@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from .._keys import prefix_range_end
+from ..config import Secret
 from ..errors import AuthAdminError
 from ..types import Permission, Role
 from .common import EXIT_OK, Commands, UsageError, add_flag, arg_bytes, parse_bool
@@ -65,23 +66,31 @@ async def cmd_auth_status(ctx: Context, args: argparse.Namespace) -> int:
 # -- users ---------------------------------------------------------------------------
 
 
-def _read_password(name: str, interactive: bool, confirm: bool) -> str:
-    """Prompt on a terminal (twice with *confirm*), else read one line of stdin."""
+def _read_password(name: str, interactive: bool, confirm: bool) -> Secret:
+    """Prompt on a terminal (twice with *confirm*), else read one line of stdin.
+
+    Wrapped at once, so that no frame's locals hold the plain text.
+    """
     if interactive and sys.stdin.isatty():
-        password = getpass.getpass(f"Password of {name}: ")
-        if confirm and getpass.getpass(f"Type password of {name} again for confirmation: ") != (
-            password
-        ):
+        password = Secret(getpass.getpass(f"Password of {name}: "))
+        again = f"Type password of {name} again for confirmation: "
+        if confirm and Secret(getpass.getpass(again)) != password:
             raise UsageError("the passwords do not match")
         return password
-    line = sys.stdin.readline()
+    line = Secret(sys.stdin.readline())
     if not line:
         raise UsageError(f"no password for {name} on stdin")
-    return line.rstrip("\r\n")
+    return Secret(line.reveal().rstrip("\r\n"))
 
 
 def _prepare_user_add(args: argparse.Namespace) -> None:
-    name, sep, password = args.user.partition(":")
+    # Passwords are wrapped at once, here and in *args* (see resolve_settings).
+    name, sep, given = args.user.partition(":")
+    password = Secret(given)
+    del given
+    args.user = name
+    if args.new_user_password is not None:
+        args.new_user_password = Secret(args.new_user_password)
     if not name:
         raise UsageError("user add needs a user name")
     args.name = name
@@ -142,6 +151,8 @@ async def cmd_user_list(ctx: Context, args: argparse.Namespace) -> int:
 def _prepare_passwd(args: argparse.Namespace) -> None:
     if args.new_password is None:
         args.new_password = _read_password(args.name, args.interactive, confirm=True)
+    else:
+        args.new_password = Secret(args.new_password)
 
 
 async def cmd_user_passwd(ctx: Context, args: argparse.Namespace) -> int:

@@ -395,8 +395,16 @@ class DoubleBarrier:
             max_create_revision=max_create_revision,
         )
 
-    async def enter(self) -> None:
-        """Join, and return once *count* participants have joined."""
+    async def enter(self, *, timeout: float | None = None) -> None:
+        """Join, and return once *count* participants have joined.
+
+        *timeout* (seconds) bounds only the waiting for the others, not the
+        round trips (each bounded by the client's timeout): ``enter(timeout=0)``
+        by the participant that completes the barrier returns, and raises
+        ``TimeoutError`` at once on a barrier still short of participants, whose
+        key is then removed again.
+        """
+        timeout = wait_timeout(timeout)
         if self._key is not None:
             raise RuntimeError("this participant already entered")
         key: bytes | None = None
@@ -419,7 +427,12 @@ class DoubleBarrier:
                     await self.client.put(self._ready, b"")  # I complete it: open for all
                     self._key, self._lease = key, lease
                     return
-            finished, _ = await first_of(self._wait_ready(revision), session.lost())
+            try:
+                finished, _ = await first_of(self._wait_ready(revision, timeout), session.lost())
+            except WaitTimeout:
+                raise TimeoutError(
+                    f"double barrier {self.name!r} not complete after {timeout} s"
+                ) from None
             if not finished:
                 raise LeaseLostError(
                     f"the session was lost while entering double barrier {self.name!r}"
@@ -429,36 +442,58 @@ class DoubleBarrier:
             raise
         self._key, self._lease = key, lease
 
-    async def _wait_ready(self, revision: int) -> None:
-        """Return once the ready key was put at or after *revision* (when I joined)."""
+    async def _wait_ready(self, revision: int, timeout: float | None) -> None:
+        """Return once the ready key was put at or after *revision* (when I joined).
+
+        *timeout* bounds the waiting from the first look that finds it missing
+        (:class:`WaitTimeout` then).
+        """
+        deadline: float | None = None
         while True:
             res = await self.client.get(self._ready, keys_only=True)
             if res.kvs and res.kvs[0].mod_revision >= revision:
                 return
+            if deadline is None and timeout is not None:
+                deadline = asyncio.get_running_loop().time() + timeout
             try:
                 # From a future revision: etcd serves such a watch at once, while
                 # one from the past waits for its catch-up loop (up to 100 ms).
-                await _wait_put(self.client, self._ready, res.header.revision + 1)
+                async with asyncio.timeout_at(deadline) as waiting:
+                    await _wait_put(self.client, self._ready, res.header.revision + 1)
                 return
             except CompactedError:
                 continue
+            except TimeoutError:
+                if waiting.expired():
+                    raise WaitTimeout from None
+                raise
 
-    async def leave(self) -> None:
+    async def leave(self, *, timeout: float | None = None) -> None:
         """Leave, and return once every participant has left.
 
         The participant whose key is oldest waits for the others, which wait
-        for it; the last one out removes the ready key.
+        for it; the last one out removes the ready key. *timeout* (seconds)
+        bounds only the waiting for the others, not the round trips:
+        ``leave(timeout=0)`` by the last one out returns, and raises
+        ``TimeoutError`` at once while others are still in. Either way this
+        participant's key is gone afterwards, so the others are not held up.
         """
+        timeout = wait_timeout(timeout)
         key, lease = self._key, self._lease
         if key is None:
             raise RuntimeError("this participant has not entered")
         self._key, self._lease = None, 0
         try:
-            await self._leave(key)
+            await self._leave(key, timeout)
+        except WaitTimeout:
+            raise TimeoutError(
+                f"double barrier {self.name!r}: others still inside after {timeout} s"
+            ) from None
         finally:
             await self._owner.abandon(key, _lease_guard(key, lease))
 
-    async def _leave(self, key: bytes) -> None:
+    async def _leave(self, key: bytes, timeout: float | None) -> None:
+        deadline: float | None = None
         mine_deleted = False
         # Only the participants present now are of my round: those of the next
         # round (who may enter as soon as their own leave() returned) are ignored.
@@ -482,11 +517,18 @@ class DoubleBarrier:
                     await self.client.delete(key)
                     mine_deleted = True
                 wait_for = lowest  # everyone else waits for the oldest to go
+            if deadline is None and timeout is not None:
+                deadline = asyncio.get_running_loop().time() + timeout
             try:
                 # The key existed at res's revision: its delete comes after it.
-                await wait_delete(self.client, wait_for.key, res.header.revision + 1)
+                async with asyncio.timeout_at(deadline) as waiting:
+                    await wait_delete(self.client, wait_for.key, res.header.revision + 1)
             except CompactedError:
                 continue
+            except TimeoutError:
+                if waiting.expired():
+                    raise WaitTimeout from None
+                raise
 
     async def __aenter__(self) -> Self:
         await self.enter()

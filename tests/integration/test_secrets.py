@@ -133,3 +133,42 @@ def test_cli_settings_wrap_the_password() -> None:
     ns = argparse.Namespace(g_user="root")
     settings = resolve_settings(ns, {"ETCDCTL_PASSWORD": SENTINEL})
     assert isinstance(settings.password, aetcd.Secret) and SENTINEL not in repr(settings)
+
+
+async def test_other_users_passwords_leave_no_trace_in_frames(auth_server: EtcdServer) -> None:
+    """user_add / user_change_password keep the password wrapped up to the wire:
+    a refused call (here a user without the root role) shows it in no frame."""
+    async with aetcd.Client(auth_server.endpoint, username="root", password="r00t-pw") as root:
+        await root.user_add("bob", aetcd.Secret("b0b-pw"))
+        async with aetcd.Client(auth_server.endpoint, username="bob", password="b0b-pw") as bob:
+            for call in (
+                lambda: bob.user_add("eve", SENTINEL),
+                lambda: bob.user_add("eve", aetcd.Secret(SENTINEL)),
+                lambda: bob.user_change_password("root", SENTINEL),
+            ):
+                with pytest.raises(aetcd.EtcdError) as refused:
+                    await call()
+                assert "permission denied" in str(refused.value)
+                _assert_frames_clean(refused.value)
+        # On the wire the wrapped password is the password.
+        await root.user_change_password("bob", aetcd.Secret(SENTINEL))
+        assert await root.authenticate("bob", SENTINEL)
+        with pytest.raises(aetcd.EtcdError) as taken:
+            await root.user_add("bob", SENTINEL)
+        _assert_frames_clean(taken.value)
+
+
+def test_cli_user_passwords_are_wrapped() -> None:
+    from aetcd._cli.auth import _prepare_passwd, _prepare_user_add
+
+    for argv in (
+        {"user": f"eve:{SENTINEL}", "new_user_password": None},
+        {"user": "eve", "new_user_password": SENTINEL},
+    ):
+        ns = argparse.Namespace(no_password=False, interactive=False, **argv)
+        _prepare_user_add(ns)
+        assert isinstance(ns.secret, aetcd.Secret) and ns.secret.reveal() == SENTINEL
+        assert ns.name == "eve" and SENTINEL not in repr(ns)
+    ns = argparse.Namespace(name="eve", new_password=SENTINEL, interactive=False)
+    _prepare_passwd(ns)
+    assert isinstance(ns.new_password, aetcd.Secret) and SENTINEL not in repr(ns)

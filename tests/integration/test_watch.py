@@ -190,6 +190,66 @@ async def test_compacted_watch_is_cancelled_on_server(etcd_server_factory: Facto
         assert await watchers(1) == 1
 
 
+async def test_watch_refused_by_the_server_raises_and_leaks_nothing(
+    etcd_server_factory: Factory,
+) -> None:
+    """etcd 3.5 cancels a watch for a reason other than compaction only when it
+    creates it: a range the user may not read comes back ``created`` and
+    ``canceled`` with "etcdserver: permission denied" (v3rpc/watch.go). That is
+    a PermissionDeniedError, registers no watcher on the server, and leaves the
+    other watches of the stream delivering every event once."""
+    server = await etcd_server_factory()
+
+    async def watchers(expected: int) -> float:
+        for _ in range(50):
+            count = (await server.metrics())["etcd_debugging_mvcc_watcher_total"]
+            if count == expected:
+                break
+            await asyncio.sleep(0.05)
+        return count
+
+    async with aetcd.Client(server.endpoint) as admin:
+        await admin.user_add("root", "r00t-pw")
+        await admin.role_add("root")
+        await admin.user_grant_role("root", "root")
+        await admin.user_add("alice", "al1ce-pw")
+        await admin.role_add("app")
+        await admin.role_grant_permission("app", "app/", prefix=True, perm=aetcd.Permission.READ)
+        await admin.user_grant_role("alice", "app")
+        await admin.auth_enable()
+    async with (
+        aetcd.Client(server.endpoint, username="root", password="r00t-pw") as root,
+        aetcd.Client(server.endpoint, username="alice", password="al1ce-pw") as alice,
+        alice.watch("app/", prefix=True) as live,
+    ):
+        assert await watchers(1) == 1
+        stream = alice._watches._watch_stream
+        assert stream is not None
+        cancels: list[int] = []
+        send = stream.send
+
+        def spy(request: Any) -> None:
+            if request.HasField("cancel_request"):
+                cancels.append(request.cancel_request.watch_id)
+            send(request)
+
+        stream.send = spy  # type: ignore[method-assign]
+        seen: list[int] = []
+        for i in range(3):
+            with pytest.raises(aetcd.PermissionDeniedError) as denied:
+                async with asyncio.timeout(10), alice.watch("other/", prefix=True) as refused:
+                    await take(refused, 1)
+            assert denied.value.message == "etcdserver: permission denied"
+            assert await watchers(1) == 1  # only the live watch is registered
+            put = await root.put("app/k", str(i))
+            (event,) = await take(live, 1)
+            seen.append(event.kv.mod_revision)
+            assert event.kv.mod_revision == put.header.revision
+        assert seen == sorted(set(seen))
+        # etcd has no watcher to cancel for a refused watch, and would not answer.
+        assert cancels == [] and not stream._cancelling
+
+
 async def test_progress_request_and_notify(etcd_server_factory: Factory) -> None:
     server = await etcd_server_factory(
         extra_args=("--experimental-watch-progress-notify-interval=500ms",)

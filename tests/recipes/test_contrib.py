@@ -227,6 +227,44 @@ async def test_double_barrier_cancelled_enter_removes_key(
     assert await keys_under(etcd_client, etcd_prefix) == []
 
 
+async def test_double_barrier_timeouts_bound_only_the_waiting(
+    etcd_client: aetcd.Client, etcd_prefix: str
+) -> None:
+    """enter/leave(timeout=0) pass a barrier they complete or empty, and give up
+    at once otherwise, removing this participant's key."""
+    name = etcd_prefix + "db"
+    first, second = DoubleBarrier(etcd_client, name, 2), DoubleBarrier(etcd_client, name, 2)
+    async with asyncio.timeout(10):
+        with pytest.raises(TimeoutError):
+            await first.enter(timeout=0)
+        assert first.key is None and await keys_under(etcd_client, etcd_prefix) == []
+        with pytest.raises(TimeoutError):
+            await first.enter(timeout=0.05)
+        assert await keys_under(etcd_client, etcd_prefix) == []
+    entering = await blocked(first.enter(timeout=30))
+    async with asyncio.timeout(10):
+        await second.enter(timeout=0)  # completes the barrier: no waiting
+        await entering
+        with pytest.raises(TimeoutError):
+            await first.leave(timeout=0)  # the other one is still inside
+        assert first.key is None and await keys_under(etcd_client, name + "/waiters/") == [
+            second.key
+        ]
+        await second.leave(timeout=0)  # the last one out
+    assert await keys_under(etcd_client, etcd_prefix) == []
+
+
+async def test_double_barrier_rejects_bad_timeouts_before_io() -> None:
+    offline = aetcd.Client("127.0.0.1:1", timeout=1)  # any I/O would fail
+    barrier = DoubleBarrier(offline, "db", 2)
+    with pytest.raises(aetcd.InvalidArgumentError):
+        await barrier.enter(timeout=-1)
+    with pytest.raises(TypeError):
+        await barrier.enter(timeout="0")  # type: ignore[arg-type]
+    with pytest.raises(aetcd.InvalidArgumentError):
+        await barrier.leave(timeout=float("nan"))
+
+
 # -- Queue -----------------------------------------------------------------------------------
 
 

@@ -145,3 +145,14 @@ def test_contrib(sync_client: sync.Client, etcd_prefix: str) -> None:
         assert r1.held and r2.held
     with rw.write_lock(timeout=5) as w:
         assert w.held
+
+
+def test_double_barrier_timeouts(sync_client: sync.Client, etcd_prefix: str) -> None:
+    """The blocking twin passes enter/leave's timeout through."""
+    first = recipes.DoubleBarrier(sync_client, etcd_prefix + "db", 1)
+    first.enter(timeout=0)  # it completes the barrier on its own
+    first.leave(timeout=0)  # and is the last one out
+    waiting = recipes.DoubleBarrier(sync_client, etcd_prefix + "db", 2)
+    with pytest.raises(TimeoutError):
+        waiting.enter(timeout=0)
+    assert waiting.key is None and sync_client.get(etcd_prefix, prefix=True).count == 0
