@@ -523,7 +523,7 @@ class Client:
     def user_add(
         self,
         name: str,
-        password: str | None = None,
+        password: str | Secret | None = None,
         *,
         no_password: bool = False,
         timeout: float | None = None,
@@ -544,7 +544,7 @@ class Client:
 
     @_doc(AuthAPI.user_change_password)
     def user_change_password(
-        self, name: str, password: str, *, timeout: float | None = None
+        self, name: str, password: str | Secret, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._auth.user_change_password(name, password, timeout=timeout)
 
