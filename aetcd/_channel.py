@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -40,6 +39,7 @@ import grpc
 import grpc.aio
 
 from . import _autosync, _token
+from ._backoff import Backoff
 from ._keys import to_timeout
 from ._members import Chooser, Member, Method, Router, make_channel
 from ._pb import rpc_pb2, rpc_pb2_grpc, v3election_pb2_grpc, v3lock_pb2_grpc
@@ -72,6 +72,7 @@ _log = logging.getLogger("aetcd")
 
 _BACKOFF: Final = 0.025  # after a round of failed attempts (Go: 25 ms +-10 %)
 _BACKOFF_MAX: Final = 0.5  # doubling per round up to this
+_JITTER: Final = 0.1
 _MIN_ATTEMPT: Final = 1.0  # shortest per-attempt deadline of a retried call
 _CANCEL_DRAIN: Final = 0.05  # for gRPC to deliver the final events of cancelled streams
 _READY: Final = grpc.ChannelConnectivity.READY
@@ -338,7 +339,7 @@ class Transport:
         per_attempt = max(_MIN_ATTEMPT, timeout / 3) if split and timeout is not None else None
         refreshed = not refresh
         tried: list[Member] = []
-        backoff = _BACKOFF
+        backoff = Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
         error: EtcdError | None = None
         while True:
             member: Member | None = None
@@ -350,8 +351,7 @@ class Transport:
                     # Every connected member failed once: back off before the next round.
                     assert error is not None
                     tried.clear()
-                    await self._pause(backoff, deadline, error)
-                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    await backoff.pause(deadline, error)
                     continue
                 call = member.callable(cast(Method, method))
             else:
@@ -417,20 +417,11 @@ class Transport:
             elif not self._retryable(error, member):
                 raise error
             if member is None:
-                await self._pause(backoff, deadline, error)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+                await backoff.pause(deadline, error)
             elif deadline is not None and loop.time() >= deadline:
                 raise error
             else:
                 tried.append(member)
-
-    @staticmethod
-    async def _pause(backoff: float, deadline: float | None, error: EtcdError) -> None:
-        """Sleep ~*backoff* before another attempt, or raise *error* if the deadline comes first."""
-        pause = backoff * random.uniform(0.9, 1.1)
-        if deadline is not None and asyncio.get_running_loop().time() + pause >= deadline:
-            raise error
-        await asyncio.sleep(pause)
 
     def _retryable(self, error: EtcdError, member: Member | None) -> bool:
         if error.retryable:
