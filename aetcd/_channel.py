@@ -1,24 +1,12 @@
-"""The connection: one gRPC channel per endpoint, the choice of member for each
-call, the auth token, the per-call deadline, retries and error translation.
+"""The transport: the client's lifecycle, the auth token's metadata, the
+per-call deadline, retries and error translation.
 
 Every unary RPC of every facade goes through :meth:`Transport.unary`; streams
-(watch, keep-alive, snapshot) pick their member when they are opened.
+(watch, keep-alive, snapshot) pick their member when they are opened. Member
+choice, suspicion and probes are in ``_members``, getting the token in
+``_token``, endpoint auto-sync in ``_autosync``. Failover works like Go's
+client:
 
-Failover works like Go's client, with the member choice made here rather than
-by gRPC's balancer, so the client knows which member served (or failed) a call:
-
-* Calls go round robin to members whose channel is connected (gRPC state
-  READY). A member whose call timed out, whose connection broke, or that said
-  it has no leader is *suspect*: it gets no calls while a healthy member is
-  connected, and a probe (``Status`` every second) clears it once it answers
-  with a leader again. A dead or blackholed member therefore costs at most the
-  calls already in flight on it, not one call in N until gRPC's keepalive
-  notices (up to ``keepalive_time + keepalive_timeout``).
-* When no member is connected, a call waits (within its deadline) for the first
-  one that is, instead of queueing on one that may never come back. If every
-  member failed its TLS handshake the call fails at once with
-  :class:`aetcd.ConnectionFailedError` (a configuration error): never a
-  plaintext fallback, never a silent wait until the deadline.
 * Reads and other repeatable calls are retried on transient failures until the
   call's deadline, each attempt limited to a third of it (at least 1 s) when
   there are several members, so a member that swallows requests costs one
@@ -40,64 +28,54 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
-import random
-import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final, TypeVar, cast
 
 import grpc
 import grpc.aio
 
+from . import _autosync, _token
+from ._backoff import Backoff
 from ._keys import to_timeout
+from ._members import Chooser, Member, Method, Router, make_channel
 from ._pb import rpc_pb2, rpc_pb2_grpc, v3election_pb2_grpc, v3lock_pb2_grpc
-from .config import TLS, ClientConfig, Endpoint, Secret
+from ._state import State, not_sent
+from ._token import Credentials
+from .config import ClientConfig, Endpoint
 from .errors import _NOT_APPLIED as NOT_APPLIED
 from .errors import (
     AuthenticationError,
     ClientClosedError,
-    ConnectionFailedError,
     DeadlineExceededError,
     EtcdError,
-    NoLeaderError,
     OutcomeUnknownError,
     from_grpc,
 )
+
+# Re-exported: the facades and tests import these from here.
+__all__ = [
+    "Credentials",
+    "Member",
+    "State",
+    "Transport",
+    "make_channel",
+    "not_sent",
+]
 
 T = TypeVar("T")
 
 _log = logging.getLogger("aetcd")
 
-# Server messages after which a fresh token and one more try can succeed.
-_REFRESH_TOKEN: Final = frozenset(
-    {
-        "etcdserver: invalid auth token",
-        "etcdserver: revision of auth store is old",
-        "etcdserver: user name is empty",
-    }
-)
-_AUTH_NOT_ENABLED: Final = "etcdserver: authentication is not enabled"
 _BACKOFF: Final = 0.025  # after a round of failed attempts (Go: 25 ms +-10 %)
 _BACKOFF_MAX: Final = 0.5  # doubling per round up to this
+_JITTER: Final = 0.1
 _MIN_ATTEMPT: Final = 1.0  # shortest per-attempt deadline of a retried call
-_PROBE_INTERVAL: Final = 1.0  # how often suspect members are asked for their status
-_PROBE_TIMEOUT: Final = 1.0
 _CANCEL_DRAIN: Final = 0.05  # for gRPC to deliver the final events of cancelled streams
-# What a failed TLS handshake looks like in gRPC's connection error.
-_TLS_FAILURE: Final = re.compile(r"(?i)handshake|verification check failed|certificate")
-_TLS_CONFIRM: Final = 0.5  # a TLS failure must last this long to be a configuration error
 _READY: Final = grpc.ChannelConnectivity.READY
-_FAILED: Final = grpc.ChannelConnectivity.TRANSIENT_FAILURE
-_SHUTDOWN: Final = grpc.ChannelConnectivity.SHUTDOWN
-# Failures that say something about the cluster (not the request): they turn on
-# the hasleader guard of require_leader=None.
-_TROUBLE: Final = frozenset(
-    {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN}
-)
 
 # Requests that carry hasleader=true (KV and lease calls that need raft anyway).
 _NEEDS_LEADER: Final = frozenset(
@@ -117,24 +95,6 @@ _HASLEADER: Final = ("hasleader", "true")
 _GUARD_AFTER_TROUBLE: Final = 30.0
 
 
-def not_sent(write: bool, reason: str) -> DeadlineExceededError:
-    """The error of a call whose deadline passed before it was sent.
-
-    Definite, unlike :class:`aetcd.OutcomeUnknownTimeoutError`: nothing reached
-    the server, so a write was not applied and may be retried as it is.
-    """
-    what = "nothing was sent: the write was not applied" if write else "nothing was sent"
-    return DeadlineExceededError(f"{reason} ({what})")
-
-
-class State(enum.Enum):
-    """Lifecycle of a client: calls are only possible while OPENED."""
-
-    UNOPENED = "unopened"
-    OPENED = "opened"
-    CLOSED = "closed"
-
-
 _live: weakref.WeakSet[Transport] = weakref.WeakSet()
 
 
@@ -146,134 +106,6 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def make_channel(
-    config: ClientConfig,
-    endpoint: Endpoint,
-    credentials: grpc.ChannelCredentials | None = None,
-) -> grpc.aio.Channel:
-    """A new channel to exactly one member, with the client's channel settings.
-
-    TLS is used when the client uses it or the endpoint says ``https://``
-    (never downgraded to plaintext), checking the certificate against the
-    endpoint's server name (see :class:`aetcd.TLS`). The caller closes it.
-    """
-    options = config.channel_options(endpoint)
-    if credentials is None:
-        tls = config.tls
-        if tls is None and endpoint.secure:
-            tls = TLS()  # https:// alone: the system roots
-        if tls is not None:
-            credentials = tls.credentials()
-    if credentials is not None:
-        return grpc.aio.secure_channel(endpoint.address, credentials, options)
-    return grpc.aio.insecure_channel(endpoint.address, options)
-
-
-class Member:
-    """One endpoint: its channel, and whether the client trusts it right now."""
-
-    __slots__ = ("__weakref__", "_callables", "channel", "endpoint", "suspect")
-
-    def __init__(self, endpoint: Endpoint, channel: grpc.aio.Channel) -> None:
-        self.endpoint = endpoint
-        self.channel = channel
-        #: a call to it timed out, its connection broke, or it had no leader;
-        #: cleared by a successful call or probe
-        self.suspect = False
-        self._callables: dict[str, Any] = {}
-
-    def __repr__(self) -> str:
-        flag = " suspect" if self.suspect else ""
-        return f"<aetcd member {self.endpoint.address} {self.state(False).name}{flag}>"
-
-    def state(self, connect: bool = True) -> grpc.ChannelConnectivity:
-        """The channel's connectivity (``connect``: start connecting if idle)."""
-        return self.channel.get_state(try_to_connect=connect)
-
-    def callable(self, method: _Method) -> Any:
-        """*method* bound to this member's channel (cached)."""
-        bound = self._callables.get(method.path)
-        if bound is None:
-            # Exactly what the generated stub passed (serializers, and whatever
-            # else grpcio-tools' code hands a channel): aetcd adds nothing.
-            bound = getattr(self.channel, method.kind)(method.path, **method.options)
-            self._callables[method.path] = bound
-        return bound
-
-
-class _Method:
-    """A stub method that picks a member each time it is called."""
-
-    __slots__ = ("kind", "options", "path", "transport")
-
-    def __init__(self, transport: Transport, kind: str, path: str, options: dict[str, Any]) -> None:
-        self.transport = transport
-        self.kind = kind
-        self.path = path
-        self.options = options
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        member = self.transport.pick()
-        self.transport.stream_members[self.path] = member.endpoint
-        call = member.callable(self)(*args, **kwargs)
-        self.transport.streams.add(call)
-        return call
-
-
-class Credentials:
-    """The request of an Authenticate call, with the password kept wrapped.
-
-    A protobuf ``AuthenticateRequest`` would hold the plain password in every
-    frame it passes through (and show it in its ``repr``); this is serialised
-    straight to bytes by the Authenticate method's serializer instead.
-    """
-
-    __slots__ = ("name", "password")
-
-    def __init__(self, name: str, password: Secret) -> None:
-        self.name = name
-        self.password = password
-
-    def __repr__(self) -> str:
-        return f"Credentials(name={self.name!r}, password={self.password!r})"
-
-
-def _serialize_authenticate(request: Credentials | rpc_pb2.AuthenticateRequest) -> bytes:
-    if isinstance(request, Credentials):
-        return rpc_pb2.AuthenticateRequest(
-            name=request.name, password=request.password.reveal()
-        ).SerializeToString()
-    return request.SerializeToString()
-
-
-class _Router:
-    """What the generated stubs are built on instead of a channel: each of
-    their methods becomes a :class:`_Method` that chooses a member per call."""
-
-    def __init__(self, transport: Transport) -> None:
-        self._t = transport
-
-    def _method(self, kind: str, path: str, kwargs: dict[str, Any]) -> _Method:
-        return _Method(
-            self._t,
-            kind,
-            path,
-            kwargs,
-        )
-
-    def unary_unary(self, method: str, **kwargs: Any) -> _Method:
-        return self._method("unary_unary", method, kwargs)
-
-    def unary_stream(self, method: str, **kwargs: Any) -> _Method:
-        return self._method("unary_stream", method, kwargs)
-
-    def stream_unary(self, method: str, **kwargs: Any) -> _Method:
-        return self._method("stream_unary", method, kwargs)
-
-    def stream_stream(self, method: str, **kwargs: Any) -> _Method:
-        return self._method("stream_stream", method, kwargs)
 
 
 class Transport:
@@ -292,19 +124,17 @@ class Transport:
         #: ``/etcdserverpb.Watch/Watch``) was opened on
         self.stream_members: dict[str, Endpoint] = {}
         self._credentials: grpc.ChannelCredentials | None = None
-        self._rr = 0
         self._open_lock: asyncio.Lock | None = None
         self._token_lock: asyncio.Lock | None = None
         self._token_generation = 0
-        self._tls_failing_since: float | None = None
-        self._prober: asyncio.Task[None] | None = None
         self._syncer: asyncio.Task[None] | None = None
         #: the streams opened (watch, keep-alive, snapshot, ...), for close()
         self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
         self._released = False
+        self.chooser = Chooser(self)
         # The stubs exist from the start: their methods pick a member when
         # called, and unary() opens the transport first.
-        router = cast(grpc.aio.Channel, _Router(self))
+        router = cast(grpc.aio.Channel, Router(self))
         self.kv = rpc_pb2_grpc.KVStub(router)
         self.watch = rpc_pb2_grpc.WatchStub(router)
         self.lease = rpc_pb2_grpc.LeaseStub(router)
@@ -314,12 +144,12 @@ class Transport:
         # Authenticate takes Credentials too, so the password stays wrapped.
         self.auth.Authenticate = cast(
             Any,
-            _Method(
+            Method(
                 self,
                 "unary_unary",
                 "/etcdserverpb.Auth/Authenticate",
                 {
-                    "request_serializer": _serialize_authenticate,
+                    "request_serializer": _token.serialize_authenticate,
                     "response_deserializer": rpc_pb2.AuthenticateResponse.FromString,
                 },
             ),
@@ -354,13 +184,14 @@ class Transport:
             self.members = [self._new_member(ep) for ep in self.config.endpoints]
             self.state = State.OPENED
             if dial_timeout is not None:
-                await self._connected_member(dial_timeout)
+                await self.chooser.connected_member(dial_timeout)
             try:
                 if self.config.username is not None:
                     await self._authenticate()
                 if self.config.auto_sync_interval is not None:
                     self._syncer = asyncio.get_running_loop().create_task(
-                        self._sync_loop(self.config.auto_sync_interval), name="aetcd-auto-sync"
+                        _autosync.sync_loop(self, self.config.auto_sync_interval),
+                        name="aetcd-auto-sync",
                     )
             except BaseException:
                 await self.close()
@@ -374,20 +205,7 @@ class Transport:
         at once when every member refuses our TLS handshake.
         """
         await self.open(dial=False)
-        return (await self._connected_member(timeout)).endpoint
-
-    async def _connected_member(self, timeout: float | None) -> Member:
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        try:
-            member = await self._ready_member(deadline, (), write=False)
-        except DeadlineExceededError:
-            addresses = ", ".join(e.address for e in self.endpoints)
-            raise ConnectionFailedError(
-                f"no etcd endpoint could be reached within {timeout} s ({addresses})",
-                code=grpc.StatusCode.UNAVAILABLE,
-            ) from None
-        return member
+        return (await self.chooser.connected_member(timeout)).endpoint
 
     def _new_member(self, endpoint: Endpoint) -> Member:
         return Member(endpoint, make_channel(self.config, endpoint, self._credentials))
@@ -408,12 +226,12 @@ class Transport:
         if self._released:
             return
         self._released = True
-        for task in (self._prober, self._syncer):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._prober = self._syncer = None
+        await self.chooser.close()
+        task, self._syncer = self._syncer, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         members, self.members = self.members, []
         if not self.forked:
             for member in members:
@@ -440,157 +258,11 @@ class Transport:
             return [m.endpoint for m in self.members]
         return list(self.config.endpoints)
 
-    # -- choosing a member -------------------------------------------------------
+    # -- choosing a member (see _members) ---------------------------------------
 
     def pick(self, avoid: Iterable[Member] = ()) -> Member:
-        """The member for the next call: round robin over the best-placed ones.
-
-        Connected members first (gRPC state READY), and among those the ones
-        not in *avoid* (already tried by this call) and not suspect; members
-        still connecting or failed only when none is connected.
-        """
-        members = self.members
-        if not members:
-            self._check_usable()
-            raise ClientClosedError("the client is not open")
-        if len(members) == 1:
-            return members[0]
-        start = self._rr % len(members)
-        self._rr += 1
-        avoided = set(avoid)
-        best = members[start]
-        best_rank = 99
-        for i in range(len(members)):
-            member = members[(start + i) % len(members)]
-            rank = (0 if member.state() is _READY else 4) + member.suspect
-            if member in avoided:
-                rank += 2
-            if rank < best_rank:
-                best, best_rank = member, rank
-        return best
-
-    def _suspect(self, member: Member, reason: str) -> None:
-        if len(self.members) < 2 or member.suspect or member not in self.members:
-            return
-        if self.state is not State.OPENED or self.forked:
-            return  # closing: no new background work
-        member.suspect = True
-        _log.info("aetcd: avoiding member %s for now (%s)", member.endpoint.address, reason)
-        if self._prober is None or self._prober.done():
-            self._prober = asyncio.get_running_loop().create_task(
-                self._probe_loop(), name="aetcd-member-probe"
-            )
-
-    def _trusted(self, member: Member) -> None:
-        if member.suspect:
-            member.suspect = False
-            _log.info("aetcd: member %s answers again", member.endpoint.address)
-
-    async def _probe_loop(self) -> None:
-        """Ask suspect members for their status until each answers with a leader."""
-        while True:
-            await asyncio.sleep(_PROBE_INTERVAL)
-            suspects = [m for m in self.members if m.suspect]
-            if not suspects:
-                return
-            await asyncio.gather(*(self._probe(m) for m in suspects))
-
-    async def _probe(self, member: Member) -> None:
-        status = member.callable(cast(_Method, self.maintenance.Status))
-        try:
-            response = await status(
-                rpc_pb2.StatusRequest(),
-                timeout=_PROBE_TIMEOUT,
-                metadata=self.metadata,
-                wait_for_ready=True,
-            )
-        except grpc.aio.AioRpcError as exc:
-            details = exc.details() or ""
-            if details.startswith("etcdserver:") and details != "etcdserver: no leader":
-                self._trusted(member)  # it answers (refusing the probe is its right)
-            return
-        if response.leader != 0:
-            self._trusted(member)
-
-    async def _ready_member(
-        self, deadline: float | None, avoid: Sequence[Member], *, write: bool
-    ) -> Member:
-        """A member to send to now, waiting (until *deadline*) for one to connect."""
-        loop = asyncio.get_running_loop()
-        while True:
-            member = self.pick(avoid)
-            state = member.state()
-            if state is _READY:
-                return member
-            if state is _FAILED:
-                self.note_trouble()
-            await self._raise_if_tls_failed()
-            remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
-                raise not_sent(write, "no etcd member was reachable within the deadline")
-            await self._state_change(remaining)
-
-    async def _state_change(self, timeout: float | None) -> None:
-        """Wait until some member's channel changes state (or *timeout*, at most 1 s)."""
-        members = list(self.members)
-        if not members:
-            self._check_usable()
-            return
-        waiters = [
-            asyncio.ensure_future(m.channel.wait_for_state_change(m.state(connect=False)))
-            for m in members
-        ]
-        try:
-            bound = 1.0 if self._tls_failing_since is None else _TLS_CONFIRM / 2
-            if timeout is not None:
-                bound = min(timeout, bound)
-            await asyncio.wait(waiters, timeout=bound, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
-
-    async def _raise_if_tls_failed(self) -> None:
-        """Fail fast when every member keeps failing our TLS handshake.
-
-        That is a configuration error (wrong CA, missing client certificate,
-        server name, a plaintext server): waiting cannot fix it. It must last
-        half a second, so a member closing connections while it restarts does
-        not count.
-        """
-        if self._credentials is None and not any(m.endpoint.secure for m in self.members):
-            return
-        members = list(self.members)
-        if not members or any(m.state(connect=False) is not _FAILED for m in members):
-            self._tls_failing_since = None
-            return
-        details: list[str] = []
-        for member in members:
-            status = member.callable(cast(_Method, self.maintenance.Status))
-            try:
-                # Not wait_for_ready: on a failed channel this returns the last
-                # connection error at once, without sending anything.
-                await status(rpc_pb2.StatusRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False)
-            except grpc.aio.AioRpcError as exc:
-                text = exc.details() or ""
-                if not _TLS_FAILURE.search(text):
-                    self._tls_failing_since = None
-                    return
-                details.append(f"{member.endpoint.address}: {text}")
-            else:
-                self._tls_failing_since = None
-                return  # it connected meanwhile
-        now = asyncio.get_running_loop().time()
-        if self._tls_failing_since is None:
-            self._tls_failing_since = now
-        if now - self._tls_failing_since < _TLS_CONFIRM:
-            return
-        raise ConnectionFailedError(
-            "TLS handshake failed with every endpoint (check the CA, client certificate "
-            "and server name in aetcd.TLS): " + "; ".join(details),
-            code=grpc.StatusCode.UNAVAILABLE,
-            retryable=False,
-        )
+        """The member for the next call (see :meth:`Chooser.pick`)."""
+        return self.chooser.pick(avoid)
 
     # -- calls -------------------------------------------------------------------
 
@@ -662,27 +334,26 @@ class Transport:
     ) -> T:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        routed = isinstance(method, _Method)
+        routed = isinstance(method, Method)
         split = not write and routed and len(self.members) > 1 and timeout is not None
         per_attempt = max(_MIN_ATTEMPT, timeout / 3) if split and timeout is not None else None
         refreshed = not refresh
         tried: list[Member] = []
-        backoff = _BACKOFF
+        backoff = Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
         error: EtcdError | None = None
         while True:
             member: Member | None = None
             if routed:
                 member = self.pick(tried)
                 if member.state() is not _READY:
-                    member = await self._ready_member(deadline, tried, write=write)
+                    member = await self.chooser.ready_member(deadline, tried, write=write)
                 if member in tried:
                     # Every connected member failed once: back off before the next round.
                     assert error is not None
                     tried.clear()
-                    await self._pause(backoff, deadline, error)
-                    backoff = min(backoff * 2, _BACKOFF_MAX)
+                    await backoff.pause(deadline, error)
                     continue
-                call = member.callable(cast(_Method, method))
+                call = member.callable(cast(Method, method))
             else:
                 call = method
             remaining = None if deadline is None else deadline - loop.time()
@@ -705,7 +376,7 @@ class Transport:
                 error = from_grpc(exc, write=write)
                 error.__cause__ = exc
                 if member is not None:
-                    self._judge(member, exc, error)
+                    self.chooser.judge(member, exc, error)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if self.state is State.CLOSED and task is not None and not task.cancelling():
@@ -718,13 +389,13 @@ class Transport:
                 raise
             else:
                 if member is not None:
-                    self._trusted(member)
+                    self.chooser.trust(member)
                 return result
             # -- decide whether another attempt can help, and is safe
             if (
                 not refreshed
                 and isinstance(error, AuthenticationError)
-                and error.message in _REFRESH_TOKEN
+                and error.message in _token.REFRESH_TOKEN
                 and self.config.username is not None
             ):
                 # Refused before it was applied: safe for writes too. The
@@ -746,20 +417,11 @@ class Transport:
             elif not self._retryable(error, member):
                 raise error
             if member is None:
-                await self._pause(backoff, deadline, error)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
+                await backoff.pause(deadline, error)
             elif deadline is not None and loop.time() >= deadline:
                 raise error
             else:
                 tried.append(member)
-
-    @staticmethod
-    async def _pause(backoff: float, deadline: float | None, error: EtcdError) -> None:
-        """Sleep ~*backoff* before another attempt, or raise *error* if the deadline comes first."""
-        pause = backoff * random.uniform(0.9, 1.1)
-        if deadline is not None and asyncio.get_running_loop().time() + pause >= deadline:
-            raise error
-        await asyncio.sleep(pause)
 
     def _retryable(self, error: EtcdError, member: Member | None) -> bool:
         if error.retryable:
@@ -770,20 +432,6 @@ class Transport:
             and member is not None
             and member not in self.members
         )
-
-    def _judge(self, member: Member, exc: grpc.aio.AioRpcError, error: EtcdError) -> None:
-        """Mark *member* suspect when the failure says more about it than about the request."""
-        code = exc.code()
-        if error.retryable or code in _TROUBLE:
-            self.note_trouble()
-        if code is grpc.StatusCode.DEADLINE_EXCEEDED:
-            self._suspect(member, "a call timed out")
-        elif isinstance(error, NoLeaderError):
-            self._suspect(member, "it has no leader")
-        elif code is grpc.StatusCode.UNAVAILABLE and not (exc.details() or "").startswith(
-            "etcdserver:"
-        ):
-            self._suspect(member, f"connection failed: {exc.details()}")
 
     # -- streams -----------------------------------------------------------------
 
@@ -803,105 +451,26 @@ class Transport:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while self.pick().state() is not _READY:
-            await self._raise_if_tls_failed()
+            await self.chooser.raise_if_tls_failed()
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
                 break  # the stream's own deadline reports it
-            await self._state_change(remaining)
+            await self.chooser.state_change(remaining)
         return self._leader_metadata
 
-    # -- auth --------------------------------------------------------------------
+    # -- auth (see _token) -------------------------------------------------------
 
     async def _authenticate(self, timeout: float | None = None) -> None:
-        """Get a fresh token with the configured user and password.
-
-        *timeout*: the caller's remaining time, which bounds waiting for a
-        refresh another task runs too (default: the client's timeout).
-        """
-        if self._token_lock is None:
-            self._token_lock = asyncio.Lock()
-        if timeout is None:
-            timeout = self.config.timeout
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        generation = self._token_generation
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._token_lock.acquire()
-        except TimeoutError:
-            raise DeadlineExceededError(
-                "the deadline passed while another task was refreshing the auth token"
-            ) from None
-        try:
-            if generation != self._token_generation:
-                return  # another task refreshed it while we waited
-            request = Credentials(self.config.username or "", self.config.password or Secret(""))
-            left = None if deadline is None else max(0.0, deadline - loop.time())
-            try:
-                # Retried like a read (a spare token is harmless); never refreshed.
-                response = await self._call(
-                    self.auth.Authenticate, request, left, write=False, refresh=False
-                )
-            except EtcdError as exc:
-                if exc.message == _AUTH_NOT_ENABLED:
-                    # Auth is off on the server (or was just disabled): no token
-                    # is needed, as in Go's getToken.
-                    self._set_token(None)
-                    self._token_generation += 1
-                    return
-                exc.__cause__ = None  # the gRPC error adds nothing, and stays out of logs
-                raise
-            self._set_token(response.token)
-            self._token_generation += 1
-        finally:
-            self._token_lock.release()
+        await _token.authenticate(self, timeout)
 
     async def refresh_token(self) -> None:
         """Re-authenticate (streams call this after an auth error before reopening)."""
         if self.config.username is not None:
             await self._authenticate()
 
-    # -- endpoint auto-sync --------------------------------------------------------
-
-    async def _sync_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.sync_endpoints()
-            except EtcdError as exc:
-                _log.info("aetcd: endpoint auto-sync failed (%s); keeping the current list", exc)
+    # -- endpoint auto-sync (see _autosync) ----------------------------------------
 
     async def sync_endpoints(self) -> list[Endpoint]:
-        """Replace the endpoint list with the members' advertised client URLs.
-
-        Learners and members not started yet are left out (as in Go's
-        ``Sync``), and so are URLs whose scheme does not match this client's
-        TLS setting. Members that left are closed (their streams move to
-        others); the list is never emptied. Returns the new list.
-        """
-        response = await self.unary(
-            self.cluster.MemberList, rpc_pb2.MemberListRequest(), None, write=False
-        )
-        secure = self._credentials is not None
-        found: list[Endpoint] = []
-        for m in response.members:
-            if not m.name or m.isLearner:
-                continue
-            for url in m.clientURLs:
-                try:
-                    ep = Endpoint.parse(url)
-                except (EtcdError, TypeError):
-                    continue
-                if ep.secure == secure and ep not in found:
-                    found.append(ep)
-        if not found or self.state is not State.OPENED:
-            return self.endpoints
-        keep: dict[str, Member | None] = {m.endpoint.address: m for m in self.members}
-        new = [keep.pop(ep.address, None) or self._new_member(ep) for ep in found]
-        for member in new:
-            member.state(connect=True)
-        self.members = new
-        for gone in filter(None, keep.values()):
-            _log.info("aetcd: endpoint %s left the member list", gone.endpoint.address)
-            await gone.channel.close(grace=None)
-        return self.endpoints
+        """Replace the endpoint list with the members' advertised client URLs
+        (see :func:`aetcd._autosync.sync_endpoints`); the new list."""
+        return await _autosync.sync_endpoints(self)

@@ -22,6 +22,7 @@ from typing import Any, Final, Protocol
 import grpc
 import grpc.aio
 
+from ._backoff import Backoff
 from ._channel import State, Transport
 from ._pb import rpc_pb2
 from .errors import (
@@ -178,13 +179,13 @@ class WatchStream:
     # -- the reconnect loop ----------------------------------------------------------
 
     async def _run(self) -> None:
-        backoff = _BACKOFF_MIN
+        backoff = Backoff(_BACKOFF_MIN, _BACKOFF_MAX)
         while True:
             try:
                 await self._serve_one_stream()
                 if self.closed:
                     return  # we hung up
-                backoff = _BACKOFF_MIN
+                backoff.reset()
                 log.info("aetcd: watch stream ended by the server; reconnecting")
             except asyncio.CancelledError:
                 raise
@@ -227,8 +228,7 @@ class WatchStream:
                 self._t.note_trouble()  # guard unary calls with hasleader for a while
             finally:
                 self._connected = False
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX)
+            await asyncio.sleep(backoff.next())
 
     async def _serve_one_stream(self) -> None:
         metadata = await self._t.stream_metadata()

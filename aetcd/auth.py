@@ -16,8 +16,9 @@ from typing import Final
 
 from google.protobuf.message import Message
 
-from ._channel import Credentials, Transport, _Method
+from ._channel import Credentials, Transport
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
+from ._members import Method
 from ._pb import auth_pb2, rpc_pb2
 from .config import Secret
 from .errors import EmptyKeyError, InvalidArgumentError, _rejected
@@ -82,9 +83,9 @@ def _serialize_with_password(request: _WithPassword | Message) -> bytes:
     )
 
 
-def _password_method(transport: Transport, name: str, response: type[Message]) -> _Method:
+def _password_method(transport: Transport, name: str, response: type[Message]) -> Method:
     """The Auth method *name*, taking :class:`_WithPassword` requests."""
-    return _Method(
+    return Method(
         transport,
         "unary_unary",
         f"/etcdserverpb.Auth/{name}",

@@ -35,7 +35,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-import random
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -44,6 +43,7 @@ from typing import Final
 import grpc
 import grpc.aio
 
+from ._backoff import Backoff
 from ._channel import State, Transport, not_sent
 from ._keys import INT64_MAX
 from ._lessor import KeepAlive, Kept, StreamCall, _needs_token
@@ -529,6 +529,7 @@ class LeaseAPI:
         loop = asyncio.get_running_loop()
         deadline = None if budget is None else loop.time() + budget
         refreshed = False
+        backoff = Backoff(_BACKOFF, jitter=0.1)  # a constant 25 ms +-10 %
         while True:
             sent = time.monotonic()
             try:
@@ -539,10 +540,9 @@ class LeaseAPI:
                     refreshed = True
                     await t.refresh_token()
                     continue
-                pause = _BACKOFF * random.uniform(0.9, 1.1)
-                if not exc.retryable or (deadline is not None and loop.time() + pause >= deadline):
+                if not exc.retryable:
                     raise
-                await asyncio.sleep(pause)
+                await backoff.pause(deadline, exc)
         if ttl <= 0:
             self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
             raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")

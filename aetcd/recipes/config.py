@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
+from .._backoff import Backoff
 from .._keys import to_bytes, to_int
 from ..errors import ClientClosedError, CompactedError, EtcdError
 from ..types import EventType
@@ -317,7 +318,7 @@ class ConfigMirror(Mapping[str, Any]):
     # -- the background task ---------------------------------------------------------
 
     async def _run(self) -> None:
-        pause = _RETRY_MIN
+        backoff = Backoff(_RETRY_MIN, _RETRY_MAX)
         try:
             while True:
                 try:
@@ -332,12 +333,13 @@ class ConfigMirror(Mapping[str, Any]):
                         self._revision,
                     )
                     await self._retry(self._resync)
-                    pause = _RETRY_MIN
+                    backoff.reset()
                     continue
                 except ClientClosedError:
                     raise
                 except EtcdError as exc:
                     error = exc
+                pause = backoff.next()
                 log.warning(
                     "%s: the watch failed (%s); watching again from revision %d in %.1f s",
                     self._name,
@@ -346,7 +348,6 @@ class ConfigMirror(Mapping[str, Any]):
                     pause,
                 )
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _RETRY_MAX)
         except ClientClosedError as exc:
             log.warning("%s: the client was closed; the mirror stops", self._name)
             self._fail(exc)
@@ -370,7 +371,7 @@ class ConfigMirror(Mapping[str, Any]):
                 self._publish(changes, watch.revision)
 
     async def _retry(self, step: Callable[[], Any]) -> None:
-        pause = _RETRY_MIN
+        backoff = Backoff(_RETRY_MIN, _RETRY_MAX)
         while True:
             try:
                 await step()
@@ -378,9 +379,9 @@ class ConfigMirror(Mapping[str, Any]):
             except ClientClosedError:
                 raise
             except EtcdError as exc:
+                pause = backoff.next()
                 log.warning("%s: %s; retrying in %.1f s", self._name, exc, pause)
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _RETRY_MAX)
 
     async def _resync(self, *, initial: bool = False) -> None:
         """Read the whole prefix and apply the difference to the current contents."""

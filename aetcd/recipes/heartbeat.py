@@ -18,6 +18,7 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Self
 
+from .._backoff import Backoff
 from .._keys import to_bytes, to_int, to_key
 from ..errors import ClientClosedError, EtcdError, LeaseLostError
 from ..lease import MAX_LEASE_TTL, Lease
@@ -229,7 +230,7 @@ class Heartbeat:
             self._stopped.set()
 
     async def _reregister(self) -> None:
-        pause = _RETRY_MIN
+        backoff = Backoff(_RETRY_MIN, _RETRY_MAX)
         attempt = 0
         while True:
             attempt += 1
@@ -238,6 +239,7 @@ class Heartbeat:
             except ClientClosedError:
                 raise
             except EtcdError as exc:
+                pause = backoff.next()
                 log.warning(
                     "heartbeat %r: registration attempt %d failed (%s); retrying in %.1f s",
                     self.key,
@@ -246,7 +248,6 @@ class Heartbeat:
                     pause,
                 )
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, _RETRY_MAX)
                 continue
             old, self._context, self._lease = self._context, context, lease
             self.registrations += 1
