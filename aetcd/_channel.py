@@ -65,7 +65,7 @@ from .errors import (
     EtcdError,
     NoLeaderError,
     OutcomeUnknownError,
-    from_grpc,
+    _from_grpc,
 )
 
 T = TypeVar("T")
@@ -165,7 +165,7 @@ def make_channel(
         if tls is None and endpoint.secure:
             tls = TLS()  # https:// alone: the system roots
         if tls is not None:
-            credentials = tls.credentials()
+            credentials = tls._credentials()
     if credentials is not None:
         return grpc.aio.secure_channel(endpoint.address, credentials, options)
     return grpc.aio.insecure_channel(endpoint.address, options)
@@ -347,7 +347,7 @@ class Transport:
             if self._is_open():
                 return
             if self.config.tls is not None:
-                self._credentials = self.config.tls.credentials()  # reads the files once
+                self._credentials = self.config.tls._credentials()  # reads the files once
             dial_timeout = self.config.connect_timeout if dial else None
             # Channels connect on the first call (which connects every member, for
             # failover), not here: opening a client sends nothing.
@@ -702,7 +702,7 @@ class Transport:
                     wait_for_ready=True,
                 )
             except grpc.aio.AioRpcError as exc:
-                error = from_grpc(exc, write=write)
+                error = _from_grpc(exc, write=write)
                 error.__cause__ = exc
                 if member is not None:
                     self._judge(member, exc, error)

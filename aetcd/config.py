@@ -153,7 +153,7 @@ class TLS:
         """The name to check *endpoint*'s certificate against, if overridden."""
         return self.server_names.get(endpoint.address, self.server_name)
 
-    def credentials(self) -> grpc.ChannelCredentials:
+    def _credentials(self) -> grpc.ChannelCredentials:
         """Build the gRPC channel credentials (reads the files now)."""
         return grpc.ssl_channel_credentials(
             root_certificates=_read(self.ca, "ca"),

@@ -20,8 +20,8 @@ from .ops import (
     LeaseLike,
     Op,
     OpKind,
+    _check_txn_ops,
     _ns_fields,
-    check_txn_ops,
     delete_fields,
     namespaced,
     put_fields,
@@ -289,7 +289,7 @@ class KV:
         t = self._t
         req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
-        return CompactResult.from_pb(resp)
+        return CompactResult._from_pb(resp)
 
 
 def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
@@ -307,7 +307,7 @@ def _txn_request(config: ClientConfig, fields: dict[str, Any], levels: int) -> A
     """Build a TxnRequest in one protobuf call and check it against the server's limits."""
     req = _TxnRequest(**fields)
     if levels > config.max_txn_ops:
-        check_txn_ops(req, config.max_txn_ops)  # raises, saying where
+        _check_txn_ops(req, config.max_txn_ops)  # raises, saying where
         raise _rejected(
             TooManyOpsError,
             "etcdserver: too many operations in txn request",

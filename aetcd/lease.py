@@ -56,8 +56,8 @@ from .errors import (
     LeaseNotFoundError,
     LeaseTTLTooLargeError,
     OutcomeUnknownError,
+    _from_grpc,
     _rejected,
-    from_grpc,
 )
 from .ops import LeaseLike, lease_id
 from .types import LeaseInfo
@@ -570,7 +570,7 @@ class LeaseAPI:
             await call.done_writing()  # let the server end the stream (see _hang_up)
             await call.code()
         except grpc.aio.AioRpcError as exc:
-            error = from_grpc(exc)
+            error = _from_grpc(exc)
             error.__cause__ = exc
             raise error from None
         finally:
@@ -600,7 +600,7 @@ class LeaseAPI:
         if response.TTL < 0:
             self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
             raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")
-        info = LeaseInfo.from_pb(response)
+        info = LeaseInfo._from_pb(response)
         ns = t.config.namespace
         if ns and info.keys:
             inside = [k[len(ns) :] for k in info.keys if k.startswith(ns)]

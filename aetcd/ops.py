@@ -242,12 +242,12 @@ class Op:
         return self._writes
 
     @property
-    def request(self) -> Any:
+    def _request(self) -> Any:
         """This op's protobuf request, built anew on each call (private to aetcd)."""
         oneof = _ONEOF[self.kind]
         return _REQUEST_CLASS[oneof](**self._fields)
 
-    def to_request_op(self) -> rpc_pb2.RequestOp:
+    def _to_request_op(self) -> rpc_pb2.RequestOp:
         """This op as a txn branch entry."""
         return rpc_pb2.RequestOp(**self._item)
 
@@ -398,7 +398,7 @@ def txn_fields(
     return fields, writes, max(len(cmps), len(ok), len(ko)) + nested
 
 
-def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
+def _check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
     """Apply etcd's ``--max-txn-ops`` rule locally (server ``checkTxnRequest``).
 
     A level may have at most *max_ops* compares and at most *max_ops* ops per
@@ -417,7 +417,7 @@ def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
     for branch in (req.success, req.failure):
         for op in branch:
             if op.WhichOneof("request") == "request_txn":
-                check_txn_ops(op.request_txn, max_ops - used)
+                _check_txn_ops(op.request_txn, max_ops - used)
 
 
 def _listed(values: Iterable[Any], cls: type, name: str) -> Sequence[Any]:
@@ -532,7 +532,7 @@ class Compare:
         """Compare the lease id attached to *key* (0: none)."""
         return CompareOperand(_LEASE, key, prefix, range_end)
 
-    def to_pb(self) -> rpc_pb2.Compare:
+    def _to_pb(self) -> rpc_pb2.Compare:
         """This compare as the wire message."""
         return rpc_pb2.Compare(**self._fields())
 

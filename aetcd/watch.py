@@ -315,10 +315,10 @@ class Watch:
                 self._take_progress(item)
                 yield item
                 continue
-            events = [Event.from_pb(e) for e in self._take(item)]
+            events = [Event._from_pb(e) for e in self._take(item)]
             if self._ns:
                 events = [_strip(e, self._ns) for e in events]
-            yield WatchResponse(ResponseHeader.from_pb(item[0].header), events)
+            yield WatchResponse(ResponseHeader._from_pb(item[0].header), events)
 
     async def _wait(self) -> None:
         """Wait until something is buffered; raise how the watch ended once it has."""
@@ -433,7 +433,7 @@ class Watch:
         rev = header.revision
         if rev >= self.next_revision:
             self.next_revision = rev + 1
-        self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
+        self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
         self._wake()
 
     def _on_broadcast_progress(self, header: rpc_pb2.ResponseHeader, trusted: bool) -> None:
@@ -443,7 +443,7 @@ class Watch:
         if trusted and header.revision >= self.next_revision:
             self.next_revision = header.revision + 1
         if trusted:
-            self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
+            self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
             self._wake()
 
     def _fail(self, error: BaseException) -> None:

@@ -89,19 +89,19 @@ if hasattr(ops, "txn_fields"):  # this tree: what KV.txn does before the RPC
 else:  # older tree: KV.txn built Op.txn, then walked it
 
     def build_before():
-        req = Op.txn([Compare.value(k) == b"1"], [Op.put(k, b"2")]).request
-        ops.check_txn_ops(req, 128)
+        req = Op.txn([Compare.value(k) == b"1"], [Op.put(k, b"2")])._request
+        ops._check_txn_ops(req, 128)
         req.ByteSize()
         return req, ops.txn_has_writes(req)
 
-    CASES.append(("KV.txn request: Op.txn + check_txn_ops + ByteSize + has_writes", build_before))
+    CASES.append(("KV.txn request: Op.txn + _check_txn_ops + ByteSize + has_writes", build_before))
     CASES.append(
-        ("TxnResult.from_pb (1 put) + .succeeded", lambda: TxnResult.from_pb(txn_resp).succeeded)
+        ("TxnResult._from_pb (1 put) + .succeeded", lambda: TxnResult._from_pb(txn_resp).succeeded)
     )
 CASES.append(
     (
-        "TxnResult.from_pb (1 put) + .responses[0].header.revision",
-        lambda: TxnResult.from_pb(txn_resp).responses[0].header.revision,
+        "TxnResult._from_pb (1 put) + .responses[0].header.revision",
+        lambda: TxnResult._from_pb(txn_resp).responses[0].header.revision,
     )
 )
 
