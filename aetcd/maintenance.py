@@ -26,7 +26,7 @@ import grpc.aio
 from ._channel import Transport, make_channel
 from ._keys import to_int, to_timeout
 from ._pb import rpc_pb2, rpc_pb2_grpc
-from .cluster import to_member_id
+from .cluster import _to_member_id
 from .config import ClientConfig, Endpoint
 from .errors import (
     AuthenticationError,
@@ -443,7 +443,7 @@ class MaintenanceAPI:
         (``bad leader transferee``), and :class:`aetcd.OutcomeUnknownError`
         when the transfer did not finish in time (check :meth:`status`).
         """
-        target = to_member_id(member_id, "member_id")
+        target = _to_member_id(member_id, "member_id")
         ep = _to_endpoint(endpoint)
         t = self._t
         req = rpc_pb2.MoveLeaderRequest(targetID=target)

@@ -40,7 +40,7 @@ from ._watch_stream import WatchStream
 from .errors import (
     DeadlineExceededError,
 )
-from .ops import key_range, ns_range
+from .ops import _key_range, _ns_range
 from .types import (
     Event,
     ResponseHeader,
@@ -105,10 +105,10 @@ class WatchAPI:
         watch), or a bare ``async for event in client.watch(...)``. Arguments
         are checked here, before any I/O.
         """
-        k, end = key_range(key, prefix, range_end, from_key)
+        k, end = _key_range(key, prefix, range_end, from_key)
         ns = self._t.config.namespace
         if ns:
-            k, end = ns_range(ns, k, end)
+            k, end = _ns_range(ns, k, end)
         rev = to_int(start_revision, "start_revision")
         if type(prev_kv) is not bool or type(progress_notify) is not bool:
             raise TypeError("prev_kv and progress_notify must be bool")

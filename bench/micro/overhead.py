@@ -100,11 +100,11 @@ async def main(endpoint):
             lambda: PutResult._from_pb(put_resp).header.revision
         )
         try:
-            from aetcd.ops import put_fields
+            from aetcd.ops import _put_fields
 
-            out["  put_fields() + PutRequest(**fields)"] = stime(
+            out["  _put_fields() + PutRequest(**fields)"] = stime(
                 lambda: rpc_pb2.PutRequest(
-                    **put_fields(b"bench/k", b"v" * 32, None, False, False, False)
+                    **_put_fields(b"bench/k", b"v" * 32, None, False, False, False)
                 )
             )
         except ImportError:  # older tree

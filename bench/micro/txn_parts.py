@@ -68,7 +68,7 @@ CASES = [
     ),
 ]
 
-if hasattr(ops, "txn_fields"):  # this tree: what KV.txn does before the RPC
+if hasattr(ops, "_txn_fields"):  # this tree: what KV.txn does before the RPC
     from aetcd.kv import _txn_request
     from aetcd.types import _LAZY, _txn_view
 
@@ -77,12 +77,12 @@ if hasattr(ops, "txn_fields"):  # this tree: what KV.txn does before the RPC
         max_request_bytes = 1536 * 1024
 
     def build_now():
-        fields, writes, levels = ops.txn_fields(
+        fields, writes, levels = ops._txn_fields(
             [Compare.value(k) == b"1"], [Op.put(k, b"2")], ()
         )
         return _txn_request(_Cfg, fields, levels), writes
 
-    CASES.append(("KV.txn request: compare + op + txn_fields + build + checks", build_now))
+    CASES.append(("KV.txn request: compare + op + _txn_fields + build + checks", build_now))
     CASES.append(
         ("TxnResult view (1 put) + .succeeded", lambda: _txn_view(txn_resp, _LAZY).succeeded)
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from aetcd import Compare, Op
 from aetcd._pb import rpc_pb2
-from aetcd.ops import namespaced
+from aetcd.ops import _namespaced
 
 pb = rpc_pb2
 
@@ -74,7 +74,7 @@ def test_namespaced_copies_every_key_and_leaves_the_op_alone() -> None:
         [Op.get("a", from_key=True), Op.txn([], [Op.put("b", "1"), Op.delete("c", prefix=True)])],
     )
     before = op._request
-    ns = namespaced(op, b"ns/")
+    ns = _namespaced(op, b"ns/")
     assert op._request == before
     req = ns._request
     assert (req.compare[0].key, req.compare[0].range_end) == (b"ns/", b"ns0")
