@@ -53,7 +53,7 @@ from .errors import (
     DeadlineExceededError,
     EtcdError,
     OutcomeUnknownError,
-    from_grpc,
+    _from_grpc,
 )
 
 # Re-exported: the facades and tests import these from here.
@@ -177,7 +177,7 @@ class Transport:
             if self._is_open():
                 return
             if self.config.tls is not None:
-                self._credentials = self.config.tls.credentials()  # reads the files once
+                self._credentials = self.config.tls._credentials()  # reads the files once
             dial_timeout = self.config.connect_timeout if dial else None
             # Channels connect on the first call (which connects every member, for
             # failover), not here: opening a client sends nothing.
@@ -373,7 +373,7 @@ class Transport:
                     wait_for_ready=True,
                 )
             except grpc.aio.AioRpcError as exc:
-                error = from_grpc(exc, write=write)
+                error = _from_grpc(exc, write=write)
                 error.__cause__ = exc
                 if member is not None:
                     self.chooser.judge(member, exc, error)

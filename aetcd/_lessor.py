@@ -32,7 +32,7 @@ from .errors import (
     InvalidArgumentError,
     LeaseLostError,
     PermissionDeniedError,
-    from_grpc,
+    _from_grpc,
 )
 
 _log = logging.getLogger("aetcd")
@@ -378,7 +378,7 @@ class KeepAlive(Generic[H]):
             try:
                 response = await call.read()
             except grpc.aio.AioRpcError as exc:
-                error = from_grpc(exc)
+                error = _from_grpc(exc)
                 error.__cause__ = exc
                 return error
             if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):

@@ -73,7 +73,7 @@ def make_channel(
         if tls is None and endpoint.secure:
             tls = TLS()  # https:// alone: the system roots
         if tls is not None:
-            credentials = tls.credentials()
+            credentials = tls._credentials()
     if credentials is not None:
         return grpc.aio.secure_channel(endpoint.address, credentials, options)
     return grpc.aio.insecure_channel(endpoint.address, options)

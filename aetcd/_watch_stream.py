@@ -32,7 +32,7 @@ from .errors import (
     EtcdError,
     PermissionDeniedError,
     WatchCanceledError,
-    from_grpc,
+    _from_grpc,
     from_message,
 )
 
@@ -213,7 +213,7 @@ class WatchStream:
                     log.exception("aetcd: watch stream crashed")
                     self._fail_all(exc)
                     return
-                error = from_grpc(exc)
+                error = _from_grpc(exc)
                 if isinstance(error, AuthenticationError) and error.retryable:
                     try:
                         await self._t.refresh_token()

@@ -157,7 +157,7 @@ class AuthAPI:
         """Whether auth is on, and the auth store's revision."""
         t = self._t
         resp = await t.unary(t.auth.AuthStatus, rpc_pb2.AuthStatusRequest(), timeout, write=False)
-        return AuthStatus.from_pb(resp)
+        return AuthStatus._from_pb(resp)
 
     async def authenticate(
         self, name: str, password: str | Secret, *, timeout: float | None = None
@@ -277,7 +277,7 @@ class AuthAPI:
         resp = await t.unary(
             t.auth.RoleGet, rpc_pb2.AuthRoleGetRequest(role=role), timeout, write=False
         )
-        return Role(_header(resp), role, [RolePermission.from_pb(p) for p in resp.perm])
+        return Role(_header(resp), role, [RolePermission._from_pb(p) for p in resp.perm])
 
     async def role_list(self, *, timeout: float | None = None) -> list[str]:
         """The names of every role."""
@@ -343,4 +343,4 @@ class AuthAPI:
 
 
 def _header(resp: rpc_pb2.AuthUserGetResponse | rpc_pb2.AuthRoleGetResponse) -> ResponseHeader:
-    return ResponseHeader.from_pb(resp.header)
+    return ResponseHeader._from_pb(resp.header)

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .recipes.election import Election
     from .recipes.heartbeat import Heartbeat
     from .recipes.lock import Lock
-    from .recipes.session import IdleSessions, Session
+    from .recipes.session import Session, _IdleSessions
 
 __all__ = ["Client"]
 
@@ -179,7 +179,7 @@ class Client:
         self._cluster = ClusterAPI(t)
         self._maintenance = MaintenanceAPI(t)
         self._auth = AuthAPI(t)
-        self._idle: IdleSessions | None = None
+        self._idle: _IdleSessions | None = None
 
     def __repr__(self) -> str:
         # Also called on a client whose __init__ raised (error trackers, debuggers).
@@ -684,16 +684,16 @@ class Client:
 
         return ConfigMirror(self, prefix, decode=decode)
 
-    def _idle_sessions(self) -> IdleSessions:
+    def _idle_sessions(self) -> _IdleSessions:
         """The idle private sessions of this client's locks and elections.
 
         Created on first use; ``close()`` retires them (and cancels their timers).
         """
         idle = self._idle
         if idle is None:
-            from .recipes.session import IdleSessions
+            from .recipes.session import _IdleSessions
 
-            idle = self._idle = IdleSessions()
+            idle = self._idle = _IdleSessions()
             if self._t.state is State.CLOSED:
                 idle.clear()  # the stack has already been unwound
             else:

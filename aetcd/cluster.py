@@ -27,12 +27,12 @@ UINT64_MAX: Final = 2**64 - 1
 _URL_SCHEMES: Final = frozenset({"http", "https", "unix", "unixs"})
 
 
-def to_member_id(value: object, name: str = "id") -> int:
+def _to_member_id(value: object, name: str = "id") -> int:
     """Check a member id: an ``int`` (not ``bool``) in 1..2**64-1."""
     return to_int(value, name, minimum=1, maximum=UINT64_MAX)
 
 
-def to_peer_urls(value: object) -> list[str]:
+def _to_peer_urls(value: object) -> list[str]:
     """Check peer URLs: one URL or a non-empty sequence of them, like
     ``http://10.0.0.1:2380``."""
     urls: Sequence[object]
@@ -83,7 +83,7 @@ class ClusterAPI:
         t = self._t
         req = rpc_pb2.MemberListRequest(linearizable=linearizable)
         resp = await t.unary(t.cluster.MemberList, req, timeout, write=False)
-        return [Member.from_pb(m) for m in resp.members]
+        return [Member._from_pb(m) for m in resp.members]
 
     async def member_add(
         self,
@@ -100,13 +100,13 @@ class ClusterAPI:
         once in sync. Raises :class:`aetcd.ClusterError` if a member already
         uses one of the URLs, :class:`aetcd.InvalidArgumentError` for bad URLs.
         """
-        urls = to_peer_urls(peer_urls)
+        urls = _to_peer_urls(peer_urls)
         if type(learner) is not bool:
             raise TypeError(f"learner must be bool, not {type(learner).__name__}")
         t = self._t
         req = rpc_pb2.MemberAddRequest(peerURLs=urls, isLearner=learner)
         resp = await t.unary(t.cluster.MemberAdd, req, timeout, write=True)
-        return Member.from_pb(resp.member)
+        return Member._from_pb(resp.member)
 
     async def member_remove(self, id: int, *, timeout: float | None = None) -> list[Member]:
         """Remove member *id* from the cluster; return the members left.
@@ -115,11 +115,11 @@ class ClusterAPI:
         for an unknown id, and refuses removals that would lose quorum of the
         started members.
         """
-        member_id = to_member_id(id)
+        member_id = _to_member_id(id)
         t = self._t
         req = rpc_pb2.MemberRemoveRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberRemove, req, timeout, write=True)
-        return [Member.from_pb(m) for m in resp.members]
+        return [Member._from_pb(m) for m in resp.members]
 
     async def member_update(
         self, id: int, peer_urls: str | Sequence[str], *, timeout: float | None = None
@@ -129,12 +129,12 @@ class ClusterAPI:
         Raises :class:`aetcd.ClusterError` for an unknown id or a URL already
         used by another member.
         """
-        member_id = to_member_id(id)
-        urls = to_peer_urls(peer_urls)
+        member_id = _to_member_id(id)
+        urls = _to_peer_urls(peer_urls)
         t = self._t
         req = rpc_pb2.MemberUpdateRequest(ID=member_id, peerURLs=urls)
         resp = await t.unary(t.cluster.MemberUpdate, req, timeout, write=True)
-        return [Member.from_pb(m) for m in resp.members]
+        return [Member._from_pb(m) for m in resp.members]
 
     async def member_promote(self, id: int, *, timeout: float | None = None) -> list[Member]:
         """Make learner *id* a voting member; return the members afterwards.
@@ -143,8 +143,8 @@ class ClusterAPI:
         leader's; otherwise (or for a voting member or an unknown id) it raises
         :class:`aetcd.ClusterError`. Retry later if it is still catching up.
         """
-        member_id = to_member_id(id)
+        member_id = _to_member_id(id)
         t = self._t
         req = rpc_pb2.MemberPromoteRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberPromote, req, timeout, write=True)
-        return [Member.from_pb(m) for m in resp.members]
+        return [Member._from_pb(m) for m in resp.members]

@@ -153,7 +153,7 @@ class TLS:
         """The name to check *endpoint*'s certificate against, if overridden."""
         return self.server_names.get(endpoint.address, self.server_name)
 
-    def credentials(self) -> grpc.ChannelCredentials:
+    def _credentials(self) -> grpc.ChannelCredentials:
         """Build the gRPC channel credentials (reads the files now)."""
         return grpc.ssl_channel_credentials(
             root_certificates=_read(self.ca, "ca"),
@@ -214,7 +214,7 @@ class Endpoint:
 
 @dataclass(frozen=True, slots=True)
 class ClientConfig:
-    """Everything a :class:`aetcd.Client` is configured with, validated."""
+    """Everything a :class:`aetcd.Client` is configured with, validated however it is built."""
 
     endpoints: tuple[Endpoint, ...]
     username: str | None = None
@@ -248,7 +248,7 @@ class ClientConfig:
         auto_sync_interval: float | None = None,
         require_leader: bool | None = None,
     ) -> ClientConfig:
-        """Validate user settings (raising before any I/O) and freeze them.
+        """Normalise and validate user settings (raising before any I/O), and freeze them.
 
         ``connect_timeout`` (seconds, off by default) bounds, apart from the
         calls' own ``timeout``, how long opening the client (``async with``, or
@@ -276,53 +276,86 @@ class ClientConfig:
         if isinstance(endpoints, str):
             endpoints = [endpoints]
         eps = tuple(Endpoint.parse(e) for e in endpoints)
-        if not eps:
-            raise InvalidArgumentError("at least one endpoint is required")
-        if len({e.secure for e in eps}) > 1:
-            raise InvalidArgumentError("endpoints mix http:// and https://")
-        if tls is not None and not isinstance(tls, TLS):
-            raise TypeError(f"tls must be an aetcd.TLS, not {type(tls).__name__}")
-        if eps[0].secure and tls is None:
-            tls = TLS()
-        if (username is None) != (password is None):
-            raise InvalidArgumentError("username and password must be given together")
-        if username is not None and (not isinstance(username, str) or not username):
-            raise InvalidArgumentError("username must be a non-empty str")
-        for name, value in (("max_txn_ops", max_txn_ops), ("max_request_bytes", max_request_bytes)):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InvalidArgumentError(f"{name} must be a positive int")
-        if max_request_bytes > MAX_SEND_BYTES:
-            raise InvalidArgumentError(
-                f"max_request_bytes must not exceed the send limit {MAX_SEND_BYTES}"
-            )
-        ka_time = to_timeout(keepalive_time, "keepalive_time")
-        ka_timeout = to_timeout(keepalive_timeout, "keepalive_timeout")
-        if ka_time is None or ka_timeout is None or ka_time < 5.0:
-            # etcd answers pings more often than every 5 s with GOAWAY too_many_pings.
-            raise InvalidArgumentError("keepalive_time must be finite and >= 5 s")
-        sync = None
-        if auto_sync_interval is not None:
-            sync = to_timeout(auto_sync_interval, "auto_sync_interval")
-            if sync is None or sync < 0.1:
-                raise InvalidArgumentError("auto_sync_interval must be finite and >= 0.1 s")
-        dial = None if connect_timeout is None else to_timeout(connect_timeout, "connect_timeout")
-        if require_leader is not None and type(require_leader) is not bool:
-            raise TypeError("require_leader must be True, False or None")
         return cls(
             endpoints=eps,
             username=username,
             password=password,
             tls=tls,
-            timeout=to_timeout(timeout),
-            connect_timeout=dial,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
             max_txn_ops=max_txn_ops,
             max_request_bytes=max_request_bytes,
-            keepalive_time=ka_time,
-            keepalive_timeout=ka_timeout,
+            keepalive_time=keepalive_time,
+            keepalive_timeout=keepalive_timeout,
             namespace=to_bytes(namespace, "namespace"),
-            auto_sync_interval=sync,
+            auto_sync_interval=auto_sync_interval,
             require_leader=require_leader,
         )
+
+    def __post_init__(self) -> None:
+        """Check every setting (before any I/O), also when built directly.
+
+        :meth:`build` normalises what users type (endpoint strings, a plain
+        password, a str namespace); the checks live here so that a
+        ``ClientConfig(...)`` made by hand (or by ``dataclasses.replace``)
+        cannot hold a setting ``build`` would refuse. Timeouts are stored as
+        seconds, ``None`` for no deadline (``math.inf`` becomes ``None``).
+        """
+        eps = self.endpoints
+        if not isinstance(eps, tuple) or not all(isinstance(e, Endpoint) for e in eps):
+            raise TypeError(
+                "endpoints must be a tuple of Endpoint (ClientConfig.build parses strings)"
+            )
+        if not eps:
+            raise InvalidArgumentError("at least one endpoint is required")
+        if len({e.secure for e in eps}) > 1:
+            raise InvalidArgumentError("endpoints mix http:// and https://")
+        tls = self.tls
+        if tls is not None and not isinstance(tls, TLS):
+            raise TypeError(f"tls must be an aetcd.TLS, not {type(tls).__name__}")
+        if eps[0].secure and tls is None:
+            object.__setattr__(self, "tls", TLS())
+        username, password = self.username, self.password
+        if (username is None) != (password is None):
+            raise InvalidArgumentError("username and password must be given together")
+        if username is not None and (not isinstance(username, str) or not username):
+            raise InvalidArgumentError("username must be a non-empty str")
+        if password is not None and not isinstance(password, Secret):
+            raise TypeError("password must be an aetcd.Secret (ClientConfig.build wraps a str)")
+        for name in ("max_txn_ops", "max_request_bytes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise InvalidArgumentError(f"{name} must be a positive int")
+        if self.max_request_bytes > MAX_SEND_BYTES:
+            raise InvalidArgumentError(
+                f"max_request_bytes must not exceed the send limit {MAX_SEND_BYTES}"
+            )
+        ka_time = to_timeout(self.keepalive_time, "keepalive_time")
+        ka_timeout = to_timeout(self.keepalive_timeout, "keepalive_timeout")
+        if ka_time is None or ka_timeout is None or ka_time < 5.0:
+            # etcd answers pings more often than every 5 s with GOAWAY too_many_pings.
+            raise InvalidArgumentError("keepalive_time must be finite and >= 5 s")
+        sync = self.auto_sync_interval
+        if sync is not None:
+            sync = to_timeout(sync, "auto_sync_interval")
+            if sync is None or sync < 0.1:
+                raise InvalidArgumentError("auto_sync_interval must be finite and >= 0.1 s")
+        dial = self.connect_timeout
+        if dial is not None:
+            dial = to_timeout(dial, "connect_timeout")
+        if self.require_leader is not None and type(self.require_leader) is not bool:
+            raise TypeError("require_leader must be True, False or None")
+        if not isinstance(self.namespace, bytes):
+            raise TypeError("namespace must be bytes (ClientConfig.build encodes a str)")
+        timeout = None if self.timeout is None else to_timeout(self.timeout)
+        for name, value in (
+            ("timeout", timeout),
+            ("connect_timeout", dial),
+            ("keepalive_time", ka_time),
+            ("keepalive_timeout", ka_timeout),
+            ("auto_sync_interval", sync),
+        ):
+            object.__setattr__(self, name, value)
 
     def channel_options(self, endpoint: Endpoint | None = None) -> list[tuple[str, int | str]]:
         """gRPC channel arguments (reliability notes §1.4) for a channel to *endpoint*."""

@@ -48,7 +48,7 @@ sent, plus aetcd's account of what was wrong in ``.detail``; other local
 errors have aetcd's own message and ``code`` ``None``.
 
 Server errors are recognised by etcd's exact messages (etcd's ``rpctypes``), in
-:func:`from_grpc` only.
+``_from_grpc`` only.
 """
 
 from __future__ import annotations
@@ -98,7 +98,6 @@ __all__ = [
     "UnavailableError",
     "ValueProvidedError",
     "WatchCanceledError",
-    "from_grpc",
     "from_message",
 ]
 
@@ -522,7 +521,7 @@ _TRANSPORT_CODES: Final = frozenset(
 )
 
 
-def from_grpc(exc: grpc.RpcError, *, write: bool = False) -> EtcdError:
+def _from_grpc(exc: grpc.RpcError, *, write: bool = False) -> EtcdError:
     """Translate a failed gRPC call into an :class:`EtcdError`.
 
     The one place where gRPC failures become aetcd errors. ``write=True`` marks
@@ -560,7 +559,7 @@ def from_message(text: str, default: type[EtcdError] = EtcdError) -> EtcdError:
     """Translate an error that reached us as text (e.g. a watch's ``cancel_reason``).
 
     etcd formats those as ``rpc error: code = X desc = <message>``; the message
-    part is looked up like in :func:`from_grpc`, otherwise *default* is used.
+    part is looked up like in ``_from_grpc``, otherwise *default* is used.
     """
     code: grpc.StatusCode | None = None
     message = text

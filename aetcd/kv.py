@@ -20,13 +20,13 @@ from .ops import (
     LeaseLike,
     Op,
     OpKind,
+    _check_txn_ops,
+    _delete_fields,
+    _namespaced,
     _ns_fields,
-    check_txn_ops,
-    delete_fields,
-    namespaced,
-    put_fields,
-    range_fields,
-    txn_fields,
+    _put_fields,
+    _range_fields,
+    _txn_fields,
 )
 from .types import (
     _LAZY,
@@ -97,7 +97,7 @@ class KV:
         t = self._t
         ns = t.config.namespace
         if ns:
-            op = namespaced(op, ns)
+            op = _namespaced(op, ns)
         kind = op.kind
         fields = op._fields
         req: Any
@@ -153,7 +153,7 @@ class KV:
         ``min_/max_..._revision`` options filter by revision.
         ``prefix=True`` with an empty key reads every key.
         """
-        fields = range_fields(
+        fields = _range_fields(
             key,
             prefix,
             range_end,
@@ -206,7 +206,7 @@ class KV:
         current lease; both need the key to exist. A failure in transit raises
         :class:`aetcd.OutcomeUnknownError`: the put may have been applied.
         """
-        fields = put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        fields = _put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
         t = self._t
         config = t.config
         ns = config.namespace
@@ -238,7 +238,7 @@ class KV:
         ``result.deleted`` counts the deleted keys; ``prev_kv=True`` also returns
         them. ``prefix=True`` with an empty key deletes every key.
         """
-        fields = delete_fields(key, prefix, range_end, from_key, prev_kv)
+        fields = _delete_fields(key, prefix, range_end, from_key, prev_kv)
         t = self._t
         ns = t.config.namespace
         if ns:
@@ -266,7 +266,7 @@ class KV:
         result per op of that branch, in order. All writes of a txn share one
         revision. Ops may be nested txns (``Op.txn``).
         """
-        fields, writes, levels = txn_fields(compare, success, failure)
+        fields, writes, levels = _txn_fields(compare, success, failure)
         t = self._t
         ns = t.config.namespace
         if ns:
@@ -289,7 +289,7 @@ class KV:
         t = self._t
         req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
-        return CompactResult.from_pb(resp)
+        return CompactResult._from_pb(resp)
 
 
 def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
@@ -307,7 +307,7 @@ def _txn_request(config: ClientConfig, fields: dict[str, Any], levels: int) -> A
     """Build a TxnRequest in one protobuf call and check it against the server's limits."""
     req = _TxnRequest(**fields)
     if levels > config.max_txn_ops:
-        check_txn_ops(req, config.max_txn_ops)  # raises, saying where
+        _check_txn_ops(req, config.max_txn_ops)  # raises, saying where
         raise _rejected(
             TooManyOpsError,
             "etcdserver: too many operations in txn request",

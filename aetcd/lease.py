@@ -56,10 +56,10 @@ from .errors import (
     LeaseNotFoundError,
     LeaseTTLTooLargeError,
     OutcomeUnknownError,
+    _from_grpc,
     _rejected,
-    from_grpc,
 )
-from .ops import LeaseLike, lease_id
+from .ops import LeaseLike, _lease_id
 from .types import LeaseInfo
 
 __all__ = ["MAX_LEASE_TTL", "Lease", "LeaseAPI"]
@@ -341,7 +341,7 @@ class _KeepAliveContext:
             raise RuntimeError("this client.keepalive() context is already entered")
         api = self._api
         given = self._given
-        lid = lease_id(given)
+        lid = _lease_id(given)
         lease = self._kept(lid)
         if lease is None:
             sent = time.monotonic()
@@ -489,7 +489,7 @@ class LeaseAPI:
         transit it is retried within the deadline, and a not-found answer to
         that retry counts as success (the first attempt did the revoke).
         """
-        lid = lease_id(lease)
+        lid = _lease_id(lease)
         budget = self._t.deadline(timeout)
         t = self._t
         request = rpc_pb2.LeaseRevokeRequest(ID=lid)
@@ -523,7 +523,7 @@ class LeaseAPI:
         :class:`aetcd.LeaseNotFoundError`. A :class:`Lease` handle's deadline
         is extended on success.
         """
-        lid = lease_id(lease)
+        lid = _lease_id(lease)
         budget = self._t.deadline(timeout)
         t = self._t
         loop = asyncio.get_running_loop()
@@ -570,7 +570,7 @@ class LeaseAPI:
             await call.done_writing()  # let the server end the stream (see _hang_up)
             await call.code()
         except grpc.aio.AioRpcError as exc:
-            error = from_grpc(exc)
+            error = _from_grpc(exc)
             error.__cause__ = exc
             raise error from None
         finally:
@@ -590,7 +590,7 @@ class LeaseAPI:
         ``namespace``, keys are listed relative to it and keys outside it are
         left out (as Go's ``namespace`` package does).
         """
-        lid = lease_id(lease)
+        lid = _lease_id(lease)
         if type(keys) is not bool:
             raise TypeError(f"keys must be bool, not {type(keys).__name__}")
         self._t.deadline(timeout)
@@ -600,7 +600,7 @@ class LeaseAPI:
         if response.TTL < 0:
             self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
             raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")
-        info = LeaseInfo.from_pb(response)
+        info = LeaseInfo._from_pb(response)
         ns = t.config.namespace
         if ns and info.keys:
             inside = [k[len(ns) :] for k in info.keys if k.startswith(ns)]
@@ -656,5 +656,5 @@ class LeaseAPI:
         block shares that handle and renewals go on until the last such block
         has exited (a ``client.lease()`` block still revokes when it exits).
         """
-        lease_id(lease)
+        _lease_id(lease)
         return _KeepAliveContext(self, lease)

@@ -26,7 +26,7 @@ import grpc.aio
 from ._channel import Transport, make_channel
 from ._keys import to_int, to_timeout
 from ._pb import rpc_pb2, rpc_pb2_grpc
-from .cluster import to_member_id
+from .cluster import _to_member_id
 from .config import ClientConfig, Endpoint
 from .errors import (
     AuthenticationError,
@@ -34,8 +34,8 @@ from .errors import (
     CorruptError,
     EtcdError,
     InvalidArgumentError,
+    _from_grpc,
     _rejected,
-    from_grpc,
 )
 from .types import Alarm, AlarmType, DowngradeAction, DowngradeResult, HashKVResult, Status
 
@@ -65,7 +65,7 @@ def _to_endpoint(endpoint: object) -> Endpoint | None:
     return Endpoint.parse(endpoint)
 
 
-def member_channel(config: ClientConfig, endpoint: Endpoint) -> grpc.aio.Channel:
+def _member_channel(config: ClientConfig, endpoint: Endpoint) -> grpc.aio.Channel:
     """A new channel to exactly one member, with the client's channel settings.
 
     TLS is used when the client uses it or the endpoint says ``https://``
@@ -83,7 +83,7 @@ async def _maintenance(
     if endpoint is None:
         yield t.maintenance
         return
-    channel = member_channel(t.config, endpoint)
+    channel = _member_channel(t.config, endpoint)
     try:
         yield rpc_pb2_grpc.MaintenanceStub(channel)
     finally:
@@ -213,7 +213,7 @@ class SnapshotStream:
             try:
                 response = await self._call.read()
             except grpc.aio.AioRpcError as exc:
-                error = from_grpc(exc)
+                error = _from_grpc(exc)
                 if (
                     not refreshed
                     and self.bytes_received == 0
@@ -249,7 +249,7 @@ class SnapshotStream:
             stub = t.maintenance
         else:
             if self._channel is None:
-                self._channel = member_channel(t.config, self._endpoint)
+                self._channel = _member_channel(t.config, self._endpoint)
             stub = rpc_pb2_grpc.MaintenanceStub(self._channel)
         self._call = stub.Snapshot(
             rpc_pb2.SnapshotRequest(),
@@ -299,7 +299,7 @@ class MaintenanceAPI:
         t = self._t
         async with _maintenance(t, ep) as stub:
             resp = await t.unary(stub.Status, rpc_pb2.StatusRequest(), timeout, write=False)
-        return Status.from_pb(resp)
+        return Status._from_pb(resp)
 
     async def alarms(self, *, timeout: float | None = None) -> list[Alarm]:
         """The alarms raised in the cluster, on any member (empty when healthy).
@@ -312,7 +312,7 @@ class MaintenanceAPI:
         t = self._t
         req = rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET, memberID=0, alarm=rpc_pb2.NONE)
         resp = await t.unary(t.maintenance.Alarm, req, timeout, write=False)
-        return [Alarm.from_pb(a) for a in resp.alarms]
+        return [Alarm._from_pb(a) for a in resp.alarms]
 
     async def disarm_alarms(self, *alarms: Alarm, timeout: float | None = None) -> list[Alarm]:
         """Disarm *alarms* (from :meth:`alarms`), or every raised alarm when none
@@ -337,7 +337,7 @@ class MaintenanceAPI:
                 alarm=rpc_pb2.AlarmType.ValueType(alarm.type),
             )
             resp = await t.unary(t.maintenance.Alarm, req, timeout, write=True)
-            disarmed.extend(Alarm.from_pb(a) for a in resp.alarms)
+            disarmed.extend(Alarm._from_pb(a) for a in resp.alarms)
         return disarmed
 
     async def downgrade(
@@ -387,7 +387,7 @@ class MaintenanceAPI:
         )
         write = act is not DowngradeAction.VALIDATE
         resp = await t.unary(t.maintenance.Downgrade, req, timeout, write=write)
-        return DowngradeResult.from_pb(resp)
+        return DowngradeResult._from_pb(resp)
 
     async def defragment(
         self, endpoint: str | None = None, *, timeout: float | None = None
@@ -425,7 +425,7 @@ class MaintenanceAPI:
         async with _maintenance(t, ep) as stub:
             req = rpc_pb2.HashKVRequest(revision=rev)
             resp = await t.unary(stub.HashKV, req, timeout, write=False)
-        return HashKVResult.from_pb(resp)
+        return HashKVResult._from_pb(resp)
 
     async def move_leader(
         self,
@@ -443,7 +443,7 @@ class MaintenanceAPI:
         (``bad leader transferee``), and :class:`aetcd.OutcomeUnknownError`
         when the transfer did not finish in time (check :meth:`status`).
         """
-        target = to_member_id(member_id, "member_id")
+        target = _to_member_id(member_id, "member_id")
         ep = _to_endpoint(endpoint)
         t = self._t
         req = rpc_pb2.MoveLeaderRequest(targetID=target)

@@ -26,7 +26,15 @@ from ._pb import rpc_pb2
 from .errors import InvalidArgumentError, LeaseProvidedError, ValueProvidedError, _rejected
 from .types import SortOrder, SortTarget, _fast_constructor
 
-__all__ = ["Compare", "CompareResult", "CompareTarget", "Op", "OpKind"]
+__all__ = [
+    "Compare",
+    "CompareOperand",
+    "CompareResult",
+    "CompareTarget",
+    "HasLeaseId",
+    "Op",
+    "OpKind",
+]
 
 
 class HasLeaseId(Protocol):
@@ -39,7 +47,7 @@ class HasLeaseId(Protocol):
 LeaseLike = int | HasLeaseId
 
 
-def lease_id(value: object, name: str = "lease") -> int:
+def _lease_id(value: object, name: str = "lease") -> int:
     """A lease argument as its id: a plain ``int`` or an object with an int ``.id``."""
     if type(value) is int:
         lid = value
@@ -63,7 +71,7 @@ def _flag(value: object, name: str) -> bool:
     return value
 
 
-def key_range(
+def _key_range(
     key: object,
     prefix: bool,
     range_end: object,
@@ -176,7 +184,7 @@ class Op:
         max_create_revision: int = 0,
     ) -> Op:
         """A range read; see :meth:`aetcd.Client.get` for the options."""
-        fields = range_fields(
+        fields = _range_fields(
             key,
             prefix,
             range_end,
@@ -206,7 +214,7 @@ class Op:
         ignore_lease: bool = False,
     ) -> Op:
         """A write of *value* under *key*; see :meth:`aetcd.Client.put`."""
-        fields = put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
+        fields = _put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
         return _new_op(_PUT, fields["key"], fields, {"request_put": fields}, True, 0)
 
     @staticmethod
@@ -219,7 +227,7 @@ class Op:
         prev_kv: bool = False,
     ) -> Op:
         """A delete of one key or a range; see :meth:`aetcd.Client.delete`."""
-        fields = delete_fields(key, prefix, range_end, from_key, prev_kv)
+        fields = _delete_fields(key, prefix, range_end, from_key, prev_kv)
         item = {"request_delete_range": fields}
         return _new_op(_DELETE, fields["key"], fields, item, True, 0)
 
@@ -233,7 +241,7 @@ class Op:
 
         It may be nested inside another txn's branches.
         """
-        fields, writes, levels = txn_fields(compare, success, failure)
+        fields, writes, levels = _txn_fields(compare, success, failure)
         return _new_op(_TXN, b"", fields, {"request_txn": fields}, writes, levels)
 
     @property
@@ -242,12 +250,12 @@ class Op:
         return self._writes
 
     @property
-    def request(self) -> Any:
+    def _request(self) -> Any:
         """This op's protobuf request, built anew on each call (private to aetcd)."""
         oneof = _ONEOF[self.kind]
         return _REQUEST_CLASS[oneof](**self._fields)
 
-    def to_request_op(self) -> rpc_pb2.RequestOp:
+    def _to_request_op(self) -> rpc_pb2.RequestOp:
         """This op as a txn branch entry."""
         return rpc_pb2.RequestOp(**self._item)
 
@@ -262,7 +270,7 @@ _new_op = _fast_constructor(Op)
 # embeds the dicts, so the whole TxnRequest is built in one protobuf call.
 
 
-def range_fields(
+def _range_fields(
     key: object,
     prefix: bool = False,
     range_end: object = None,
@@ -280,7 +288,7 @@ def range_fields(
     max_create_revision: int = 0,
 ) -> dict[str, Any]:
     """A validated RangeRequest (see :meth:`aetcd.Client.get`); raises before any I/O."""
-    k, end = key_range(key, prefix, range_end, from_key)
+    k, end = _key_range(key, prefix, range_end, from_key)
     f: dict[str, Any] = {"key": k, "range_end": end} if end else {"key": k}
     # Options at their defaults cost one comparison each (type checks included:
     # ``False != 0`` is False, so a bool is caught by the type test).
@@ -311,7 +319,7 @@ def range_fields(
     return f
 
 
-def put_fields(
+def _put_fields(
     key: object,
     value: object,
     lease: LeaseLike | None = None,
@@ -324,7 +332,7 @@ def put_fields(
     v = value if type(value) is bytes else to_bytes(value, "value")
     f: dict[str, Any] = {"key": k, "value": v}
     if lease is not None:
-        f["lease"] = lease_id(lease)
+        f["lease"] = _lease_id(lease)
     if prev_kv is not False:
         f["prev_kv"] = _flag(prev_kv, "prev_kv")
     if ignore_value is not False:
@@ -346,7 +354,7 @@ def put_fields(
     return f
 
 
-def delete_fields(
+def _delete_fields(
     key: object,
     prefix: bool = False,
     range_end: object = None,
@@ -354,14 +362,14 @@ def delete_fields(
     prev_kv: bool = False,
 ) -> dict[str, Any]:
     """A validated DeleteRangeRequest (see :meth:`aetcd.Client.delete`)."""
-    k, end = key_range(key, prefix, range_end, from_key)
+    k, end = _key_range(key, prefix, range_end, from_key)
     f: dict[str, Any] = {"key": k, "range_end": end} if end else {"key": k}
     if prev_kv is not False:
         f["prev_kv"] = _flag(prev_kv, "prev_kv")
     return f
 
 
-def txn_fields(
+def _txn_fields(
     compare: Iterable[Compare], success: Iterable[Op], failure: Iterable[Op]
 ) -> tuple[dict[str, Any], bool, int]:
     """A validated TxnRequest: its fields, whether it may write, and its levels.
@@ -398,7 +406,7 @@ def txn_fields(
     return fields, writes, max(len(cmps), len(ok), len(ko)) + nested
 
 
-def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
+def _check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
     """Apply etcd's ``--max-txn-ops`` rule locally (server ``checkTxnRequest``).
 
     A level may have at most *max_ops* compares and at most *max_ops* ops per
@@ -417,7 +425,7 @@ def check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
     for branch in (req.success, req.failure):
         for op in branch:
             if op.WhichOneof("request") == "request_txn":
-                check_txn_ops(op.request_txn, max_ops - used)
+                _check_txn_ops(op.request_txn, max_ops - used)
 
 
 def _listed(values: Iterable[Any], cls: type, name: str) -> Sequence[Any]:
@@ -532,7 +540,7 @@ class Compare:
         """Compare the lease id attached to *key* (0: none)."""
         return CompareOperand(_LEASE, key, prefix, range_end)
 
-    def to_pb(self) -> rpc_pb2.Compare:
+    def _to_pb(self) -> rpc_pb2.Compare:
         """This compare as the wire message."""
         return rpc_pb2.Compare(**self._fields())
 
@@ -571,13 +579,13 @@ class CompareOperand:
             self._key = to_key(key)
             self._end = b""
         else:
-            self._key, self._end = key_range(key, prefix, range_end, False)
+            self._key, self._end = _key_range(key, prefix, range_end, False)
 
     def _make(self, result: CompareResult, other: object) -> Compare:
         if self._target is _VALUE:
             operand: bytes | int = to_bytes(other, "compare value")
         elif self._target is _LEASE:
-            operand = lease_id(other, "compare lease")
+            operand = _lease_id(other, "compare lease")
         else:
             operand = to_int(other, f"compare {_TARGET_FIELD[self._target]}")
         return _new_compare(self._target, result, self._key, operand, self._end)
@@ -601,7 +609,7 @@ class CompareOperand:
 # -- namespaces ----------------------------------------------------------------------
 
 
-def ns_range(ns: bytes, key: bytes, range_end: bytes) -> tuple[bytes, bytes]:
+def _ns_range(ns: bytes, key: bytes, range_end: bytes) -> tuple[bytes, bytes]:
     """Prefix a (key, range_end) pair with namespace *ns* (Go ``namespace`` package).
 
     A range end of ``b"\\0"`` ("to the end of the keyspace") becomes the end of
@@ -618,7 +626,7 @@ def ns_range(ns: bytes, key: bytes, range_end: bytes) -> tuple[bytes, bytes]:
     return ns + key, end
 
 
-def namespaced(op: Op, ns: bytes) -> Op:
+def _namespaced(op: Op, ns: bytes) -> Op:
     """A copy of *op* with every key (compares and nested txns too) under *ns*."""
     oneof = _ONEOF[op.kind]
     fields = _ns_fields(oneof, op._fields, ns)
@@ -626,7 +634,7 @@ def namespaced(op: Op, ns: bytes) -> Op:
 
 
 def _ns_fields(oneof: str, fields: dict[str, Any], ns: bytes) -> dict[str, Any]:
-    """Request fields (see :func:`range_fields`) with every key under *ns*; a new dict."""
+    """Request fields (see :func:`_range_fields`) with every key under *ns*; a new dict."""
     out = dict(fields)
     if oneof == "request_put":
         out["key"] = ns + fields["key"]
@@ -646,7 +654,7 @@ def _ns_fields(oneof: str, fields: dict[str, Any], ns: bytes) -> dict[str, Any]:
 
 def _ns_key_range(fields: dict[str, Any], ns: bytes) -> dict[str, Any]:
     out = dict(fields)
-    key, end = ns_range(ns, fields["key"], fields.get("range_end", b""))
+    key, end = _ns_range(ns, fields["key"], fields.get("range_end", b""))
     out["key"] = key
     if end:
         out["range_end"] = end

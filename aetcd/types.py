@@ -166,7 +166,7 @@ class ResponseHeader(_View):
         _set_pb(self, _HeaderFields(cluster_id, member_id, revision, raft_term))
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.ResponseHeader) -> ResponseHeader:
+    def _from_pb(cls, pb: rpc_pb2.ResponseHeader) -> ResponseHeader:
         return _header_view(pb)
 
 
@@ -215,7 +215,7 @@ class KeyValue(_View):
         return _kv_fields(self, self.key)
 
     @classmethod
-    def from_pb(cls, pb: kv_pb2.KeyValue) -> KeyValue:
+    def _from_pb(cls, pb: kv_pb2.KeyValue) -> KeyValue:
         return _kv_view(pb)
 
 
@@ -257,7 +257,7 @@ class GetResult(_Result):
         return kvs[0] if kvs else None
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.RangeResponse) -> GetResult:
+    def _from_pb(cls, pb: rpc_pb2.RangeResponse) -> GetResult:
         return _get_view(pb)
 
 
@@ -280,7 +280,7 @@ class PutResult(_Result):
         _set_put_prev(self, prev_kv)
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.PutResponse) -> PutResult:
+    def _from_pb(cls, pb: rpc_pb2.PutResponse) -> PutResult:
         return _put_view(pb)
 
 
@@ -307,7 +307,7 @@ class DeleteResult(_Result):
         _set_del_prev(self, prev_kvs)
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.DeleteRangeResponse) -> DeleteResult:
+    def _from_pb(cls, pb: rpc_pb2.DeleteRangeResponse) -> DeleteResult:
         return _delete_view(pb)
 
 
@@ -337,7 +337,7 @@ class TxnResult(_Result):
         _set_txn_r(self, responses)
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.TxnResponse, parent: ResponseHeader | None = None) -> TxnResult:
+    def _from_pb(cls, pb: rpc_pb2.TxnResponse, parent: ResponseHeader | None = None) -> TxnResult:
         # etcd leaves the header of a nested txn's response empty: it shares its
         # parent's, so it gets the parent's here.
         if parent is None or pb.header.revision:
@@ -369,8 +369,8 @@ class CompactResult:
     header: ResponseHeader
 
     @classmethod
-    def from_pb(cls, pb: Any) -> CompactResult:
-        return cls(ResponseHeader.from_pb(pb.header))
+    def _from_pb(cls, pb: Any) -> CompactResult:
+        return cls(ResponseHeader._from_pb(pb.header))
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,8 +388,8 @@ class LeaseInfo:
     keys: list[bytes]
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.LeaseTimeToLiveResponse) -> LeaseInfo:
-        return cls(ResponseHeader.from_pb(pb.header), pb.ID, pb.TTL, pb.grantedTTL, list(pb.keys))
+    def _from_pb(cls, pb: rpc_pb2.LeaseTimeToLiveResponse) -> LeaseInfo:
+        return cls(ResponseHeader._from_pb(pb.header), pb.ID, pb.TTL, pb.grantedTTL, list(pb.keys))
 
 
 # -- building views: C-level slot setters, no __init__ ----------------------------------
@@ -538,7 +538,7 @@ def _evolve(view: _V, **slots: Any) -> _V:
     return copy
 
 
-def kvs_from_pb(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
+def _kvs_from_pb(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
     """Views of a repeated KeyValue field."""
     return _kv_views(pbs)
 
@@ -579,7 +579,7 @@ class Event(_View):
         return Event(self.type, self.kv.__copy__(), None if prev is None else prev.__copy__())
 
     @classmethod
-    def from_pb(cls, pb: kv_pb2.Event) -> Event:
+    def _from_pb(cls, pb: kv_pb2.Event) -> Event:
         return _event_view(pb)
 
 
@@ -668,7 +668,7 @@ class Member:
         return bool(self.name)
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.Member) -> Member:
+    def _from_pb(cls, pb: rpc_pb2.Member) -> Member:
         return cls(pb.ID, pb.name, list(pb.peerURLs), list(pb.clientURLs), pb.isLearner)
 
 
@@ -693,7 +693,7 @@ class Alarm:
         return self.type
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.AlarmMember) -> Alarm:
+    def _from_pb(cls, pb: rpc_pb2.AlarmMember) -> Alarm:
         return cls(pb.memberID, AlarmType(pb.alarm))
 
 
@@ -729,9 +729,9 @@ class Status:
         return self.leader != 0 and self.leader == self.header.member_id
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.StatusResponse) -> Status:
+    def _from_pb(cls, pb: rpc_pb2.StatusResponse) -> Status:
         return cls(
-            ResponseHeader.from_pb(pb.header),
+            ResponseHeader._from_pb(pb.header),
             pb.version,
             pb.dbSize,
             pb.dbSizeInUse,
@@ -760,8 +760,8 @@ class HashKVResult:
     hash_revision: int
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.HashKVResponse) -> HashKVResult:
-        header = ResponseHeader.from_pb(pb.header)
+    def _from_pb(cls, pb: rpc_pb2.HashKVResponse) -> HashKVResult:
+        header = ResponseHeader._from_pb(pb.header)
         return cls(header, pb.hash, pb.compact_revision, pb.hash_revision)
 
 
@@ -782,8 +782,8 @@ class DowngradeResult:
     version: str
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.DowngradeResponse) -> DowngradeResult:
-        return cls(ResponseHeader.from_pb(pb.header), pb.version)
+    def _from_pb(cls, pb: rpc_pb2.DowngradeResponse) -> DowngradeResult:
+        return cls(ResponseHeader._from_pb(pb.header), pb.version)
 
 
 class Permission(enum.IntEnum):
@@ -807,7 +807,7 @@ class RolePermission:
     range_end: bytes
 
     @classmethod
-    def from_pb(cls, pb: Any) -> RolePermission:
+    def _from_pb(cls, pb: Any) -> RolePermission:
         return cls(Permission(pb.permType), pb.key, pb.range_end)
 
 
@@ -820,8 +820,8 @@ class AuthStatus:
     auth_revision: int
 
     @classmethod
-    def from_pb(cls, pb: rpc_pb2.AuthStatusResponse) -> AuthStatus:
-        return cls(ResponseHeader.from_pb(pb.header), pb.enabled, pb.authRevision)
+    def _from_pb(cls, pb: rpc_pb2.AuthStatusResponse) -> AuthStatus:
+        return cls(ResponseHeader._from_pb(pb.header), pb.enabled, pb.authRevision)
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from ._watch_stream import WatchStream
 from .errors import (
     DeadlineExceededError,
 )
-from .ops import key_range, ns_range
+from .ops import _key_range, _ns_range
 from .types import (
     Event,
     ResponseHeader,
@@ -105,10 +105,10 @@ class WatchAPI:
         watch), or a bare ``async for event in client.watch(...)``. Arguments
         are checked here, before any I/O.
         """
-        k, end = key_range(key, prefix, range_end, from_key)
+        k, end = _key_range(key, prefix, range_end, from_key)
         ns = self._t.config.namespace
         if ns:
-            k, end = ns_range(ns, k, end)
+            k, end = _ns_range(ns, k, end)
         rev = to_int(start_revision, "start_revision")
         if type(prev_kv) is not bool or type(progress_notify) is not bool:
             raise TypeError("prev_kv and progress_notify must be bool")
@@ -315,10 +315,10 @@ class Watch:
                 self._take_progress(item)
                 yield item
                 continue
-            events = [Event.from_pb(e) for e in self._take(item)]
+            events = [Event._from_pb(e) for e in self._take(item)]
             if self._ns:
                 events = [_strip(e, self._ns) for e in events]
-            yield WatchResponse(ResponseHeader.from_pb(item[0].header), events)
+            yield WatchResponse(ResponseHeader._from_pb(item[0].header), events)
 
     async def _wait(self) -> None:
         """Wait until something is buffered; raise how the watch ended once it has."""
@@ -433,7 +433,7 @@ class Watch:
         rev = header.revision
         if rev >= self.next_revision:
             self.next_revision = rev + 1
-        self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
+        self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
         self._wake()
 
     def _on_broadcast_progress(self, header: rpc_pb2.ResponseHeader, trusted: bool) -> None:
@@ -443,7 +443,7 @@ class Watch:
         if trusted and header.revision >= self.next_revision:
             self.next_revision = header.revision + 1
         if trusted:
-            self._buffer.append(WatchResponse(ResponseHeader.from_pb(header), []))
+            self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
             self._wake()
 
     def _fail(self, error: BaseException) -> None:

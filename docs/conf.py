@@ -73,10 +73,6 @@ pygments_style = "friendly"
 
 # -- hooks -------------------------------------------------------------------------
 
-# Members that are plumbing between aetcd's own modules (protobuf conversion):
-# public by name, not part of the user API.
-_PLUMBING = frozenset({"from_pb", "to_pb", "to_request_op", "request"})
-
 # Client delegates to one object per service: ``LeaseAPI.grant`` is ``Client.grant``.
 _FACADES = ("KV", "LeaseAPI", "WatchAPI", "ClusterAPI", "MaintenanceAPI", "AuthAPI")
 _PACKAGES = (
@@ -88,12 +84,6 @@ _PACKAGES = (
     "aetcd.lease",
     "aetcd.ops",
 )
-
-
-def _skip_member(app, what, name, obj, skip, options):  # type: ignore[no-untyped-def]
-    if name in _PLUMBING:
-        return True
-    return None
 
 
 def _candidates(target: str) -> list[str]:
@@ -206,7 +196,7 @@ def _skip_client_member(app, what, name, obj, skip, options):  # type: ignore[no
     if what == "class" and getattr(obj, "__qualname__", "").startswith("Client."):
         if name not in _LIFECYCLE and not name.startswith("_"):
             return True
-    return _skip_member(app, what, name, obj, skip, options)
+    return None
 
 
 class ClientMethods(Directive):

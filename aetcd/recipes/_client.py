@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         WatchFilter,
     )
     from ..watch import Watch
-    from .session import IdleSessions
+    from .session import _IdleSessions
 
 
 class RecipeClient(Protocol):
@@ -91,4 +91,4 @@ class RecipeClient(Protocol):
 
     def lease(self, ttl: int = ..., *, id: int = ...) -> _LeaseContext: ...
 
-    def _idle_sessions(self) -> IdleSessions: ...
+    def _idle_sessions(self) -> _IdleSessions: ...

@@ -113,7 +113,7 @@ MAX_IDLE_SESSIONS = 8
 IDLE_SESSION_LIFETIME = 60.0
 
 
-class IdleSessions:
+class _IdleSessions:
     """Idle private sessions of one client, per TTL, for its next private lock or election.
 
     Owned by the client (``client._idle_sessions()``), which clears it on

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ..errors import LeaseLostError
     from . import recipes
 
-__all__ = ["Client", "Lease", "SnapshotStream", "Watch"]
+__all__ = ["Client", "Context", "Iterate", "Lease", "SnapshotStream", "Watch"]
 
 _A = _aio_client.Client
 _T = TypeVar("_T")

@@ -53,17 +53,17 @@ def iterate_only(r):
 
 
 def views(r):
-    for kv in GetResult.from_pb(r).kvs:
+    for kv in GetResult._from_pb(r).kvs:
         kv.key
         kv.value
 
 
 def views_build_only(r):
-    GetResult.from_pb(r)
+    GetResult._from_pb(r)
 
 
 def views_all_fields(r):
-    for kv in GetResult.from_pb(r).kvs:
+    for kv in GetResult._from_pb(r).kvs:
         kv.key
         kv.value
         kv.create_revision
@@ -175,8 +175,8 @@ def views_python_loop(r):
 CANDIDATES = [
     ("iterate the repeated field only", iterate_only),
     ("floor: read key+value of each message", floor),
-    ("views: GetResult.from_pb, build only", views_build_only),
-    ("views: GetResult.from_pb + key+value (aetcd now)", views),
+    ("views: GetResult._from_pb, build only", views_build_only),
+    ("views: GetResult._from_pb + key+value (aetcd now)", views),
     ("views: + all six fields", views_all_fields),
     ("views built in a Python loop + key+value", views_python_loop),
     ("eager key/value slots (C loops) + key+value", eager_key_value_slots),
@@ -212,7 +212,7 @@ def main() -> None:
     for name, t in best.items():
         t -= parse_t
         print(f"{t * 1e6:8.1f} us per 1,000 keys  {t / floor_t:5.2f} x floor  {name}")
-    print("gc tracked? view:", gc.is_tracked(GetResult.from_pb(parse(data)).kvs[0]))
+    print("gc tracked? view:", gc.is_tracked(GetResult._from_pb(parse(data)).kvs[0]))
 
 
 if __name__ == "__main__":

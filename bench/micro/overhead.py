@@ -91,20 +91,20 @@ async def main(endpoint):
             )
         from aetcd.types import GetResult, PutResult
 
-        out["  GetResult.from_pb (1 key)"] = stime(lambda: GetResult.from_pb(range_resp))
-        out["  GetResult.from_pb (1 key) + .kvs[0].value"] = stime(
-            lambda: GetResult.from_pb(range_resp).kvs[0].value
+        out["  GetResult._from_pb (1 key)"] = stime(lambda: GetResult._from_pb(range_resp))
+        out["  GetResult._from_pb (1 key) + .kvs[0].value"] = stime(
+            lambda: GetResult._from_pb(range_resp).kvs[0].value
         )
-        out["  PutResult.from_pb"] = stime(lambda: PutResult.from_pb(put_resp))
-        out["  PutResult.from_pb + .header.revision"] = stime(
-            lambda: PutResult.from_pb(put_resp).header.revision
+        out["  PutResult._from_pb"] = stime(lambda: PutResult._from_pb(put_resp))
+        out["  PutResult._from_pb + .header.revision"] = stime(
+            lambda: PutResult._from_pb(put_resp).header.revision
         )
         try:
-            from aetcd.ops import put_fields
+            from aetcd.ops import _put_fields
 
-            out["  put_fields() + PutRequest(**fields)"] = stime(
+            out["  _put_fields() + PutRequest(**fields)"] = stime(
                 lambda: rpc_pb2.PutRequest(
-                    **put_fields(b"bench/k", b"v" * 32, None, False, False, False)
+                    **_put_fields(b"bench/k", b"v" * 32, None, False, False, False)
                 )
             )
         except ImportError:  # older tree

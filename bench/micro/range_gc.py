@@ -53,7 +53,7 @@ def floor() -> None:
 
 
 def aetcd_views() -> None:
-    for kv in GetResult.from_pb(parse(data)).kvs:
+    for kv in GetResult._from_pb(parse(data)).kvs:
         kv.key
         kv.value
 

@@ -68,7 +68,7 @@ CASES = [
     ),
 ]
 
-if hasattr(ops, "txn_fields"):  # this tree: what KV.txn does before the RPC
+if hasattr(ops, "_txn_fields"):  # this tree: what KV.txn does before the RPC
     from aetcd.kv import _txn_request
     from aetcd.types import _LAZY, _txn_view
 
@@ -77,31 +77,31 @@ if hasattr(ops, "txn_fields"):  # this tree: what KV.txn does before the RPC
         max_request_bytes = 1536 * 1024
 
     def build_now():
-        fields, writes, levels = ops.txn_fields(
+        fields, writes, levels = ops._txn_fields(
             [Compare.value(k) == b"1"], [Op.put(k, b"2")], ()
         )
         return _txn_request(_Cfg, fields, levels), writes
 
-    CASES.append(("KV.txn request: compare + op + txn_fields + build + checks", build_now))
+    CASES.append(("KV.txn request: compare + op + _txn_fields + build + checks", build_now))
     CASES.append(
         ("TxnResult view (1 put) + .succeeded", lambda: _txn_view(txn_resp, _LAZY).succeeded)
     )
 else:  # older tree: KV.txn built Op.txn, then walked it
 
     def build_before():
-        req = Op.txn([Compare.value(k) == b"1"], [Op.put(k, b"2")]).request
-        ops.check_txn_ops(req, 128)
+        req = Op.txn([Compare.value(k) == b"1"], [Op.put(k, b"2")])._request
+        ops._check_txn_ops(req, 128)
         req.ByteSize()
         return req, ops.txn_has_writes(req)
 
-    CASES.append(("KV.txn request: Op.txn + check_txn_ops + ByteSize + has_writes", build_before))
+    CASES.append(("KV.txn request: Op.txn + _check_txn_ops + ByteSize + has_writes", build_before))
     CASES.append(
-        ("TxnResult.from_pb (1 put) + .succeeded", lambda: TxnResult.from_pb(txn_resp).succeeded)
+        ("TxnResult._from_pb (1 put) + .succeeded", lambda: TxnResult._from_pb(txn_resp).succeeded)
     )
 CASES.append(
     (
-        "TxnResult.from_pb (1 put) + .responses[0].header.revision",
-        lambda: TxnResult.from_pb(txn_resp).responses[0].header.revision,
+        "TxnResult._from_pb (1 put) + .responses[0].header.revision",
+        lambda: TxnResult._from_pb(txn_resp).responses[0].header.revision,
     )
 )
 

@@ -18,7 +18,7 @@ workload):
 ``aetcd``     ``async for event in client.watch(...)`` (pokes at
               ``Transport.watch``, ``stream_metadata`` and ``_watch_stream.WatchStream``:
               internals, adjust when they change)
-``from_pb``   ``Event.from_pb`` alone (hot in cache)
+``_from_pb``   ``Event._from_pb`` alone (hot in cache)
 
 No etcd needed: ``.venv/bin/python -m bench.micro.watch [N]``.
 """
@@ -280,8 +280,8 @@ async def main():
         best = min([await fn(N) for _ in range(5)])
         print(f"{name:8s} {best / N * 1e6:6.2f} us/event")
     pb = rpc_pb2.WatchResponse.FromString(responses(1, 1)[0]).events[0]
-    t = min(timeit.repeat(lambda: Event.from_pb(pb), number=N, repeat=7))
-    print(f"{'from_pb':8s} {t / N * 1e6:6.2f} us/event")
+    t = min(timeit.repeat(lambda: Event._from_pb(pb), number=N, repeat=7))
+    print(f"{'_from_pb':8s} {t / N * 1e6:6.2f} us/event")
 
 
 asyncio.run(main())

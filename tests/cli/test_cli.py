@@ -203,7 +203,7 @@ def test_txn_bad_compares(line: str) -> None:
 
 def test_txn_op_grammar() -> None:
     def same(a: Op, b: Op) -> bool:
-        return a.to_request_op() == b.to_request_op()
+        return a._to_request_op() == b._to_request_op()
 
     assert same(parse_op("put k v"), Op.put(b"k", b"v"))
     assert same(parse_op("put \"a b\" 'c d' --prev-kv"), Op.put(b"a b", b"c d", prev_kv=True))

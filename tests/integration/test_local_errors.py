@@ -3,7 +3,7 @@
 Each case makes a bad call through the client (refused locally) and sends the
 same request straight to the server through the raw generated stub (no local
 check): the local error must carry the server's exact message and gRPC code,
-be the class :func:`aetcd.errors.from_grpc` makes of the server's answer, and
+be the class :func:`aetcd.errors._from_grpc` makes of the server's answer, and
 keep the local detail in ``str()``.
 """
 
@@ -18,7 +18,7 @@ import pytest
 import aetcd
 from aetcd import Compare, Op
 from aetcd._pb import rpc_pb2, rpc_pb2_grpc
-from aetcd.errors import from_grpc
+from aetcd.errors import _from_grpc
 from aetcd.lease import MAX_LEASE_TTL
 
 BIG = b"x" * 1782596  # over the default 1.5 MiB --max-request-bytes, under gRPC's 2 MiB
@@ -147,7 +147,7 @@ async def test_local_error_matches_the_server(
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as server:
         await raw(stubs)
-    said = from_grpc(server.value)
+    said = _from_grpc(server.value)
     with pytest.raises(aetcd.InvalidArgumentError) as info:
         await local(etcd_client)
     err = info.value

@@ -267,7 +267,7 @@ def test_tls_settings_are_validated_and_frozen(pki: PKI) -> None:
     with pytest.raises(aetcd.InvalidArgumentError):
         aetcd.TLS(cert=pki["client.pem"])
     with pytest.raises(aetcd.InvalidArgumentError):
-        aetcd.Client("127.0.0.1:1", tls=aetcd.TLS(ca="/nonexistent/ca.pem"))._t.config.tls.credentials()  # type: ignore[union-attr]
+        aetcd.Client("127.0.0.1:1", tls=aetcd.TLS(ca="/nonexistent/ca.pem"))._t.config.tls._credentials()  # type: ignore[union-attr]
 
 
 async def test_tls_member_of_a_cluster_by_hostname(pki: PKI) -> None:

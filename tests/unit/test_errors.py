@@ -7,7 +7,7 @@ import pytest
 
 import aetcd
 from aetcd import errors
-from aetcd.errors import from_grpc
+from aetcd.errors import _from_grpc
 
 
 class FakeRpcError(grpc.RpcError):
@@ -75,7 +75,7 @@ ETCD_ERRORS = [
 def test_etcd_messages_map_to_typed_errors(
     message: str, code: grpc.StatusCode, cls: type[aetcd.EtcdError]
 ) -> None:
-    err = from_grpc(FakeRpcError(code, message))
+    err = _from_grpc(FakeRpcError(code, message))
     assert type(err) is cls
     assert err.message == message
     assert err.code is code
@@ -90,19 +90,19 @@ def test_every_table_entry_is_an_etcd_message() -> None:
 
 
 def test_retryable_flags() -> None:
-    assert from_grpc(FakeRpcError(S.UNAVAILABLE, "etcdserver: no leader")).retryable
-    assert not from_grpc(FakeRpcError(S.INVALID_ARGUMENT, "etcdserver: key not found")).retryable
-    assert from_grpc(FakeRpcError(S.UNAUTHENTICATED, "etcdserver: invalid auth token")).retryable
-    assert from_grpc(FakeRpcError(S.UNAVAILABLE, "Connection refused")).retryable
-    assert not from_grpc(
+    assert _from_grpc(FakeRpcError(S.UNAVAILABLE, "etcdserver: no leader")).retryable
+    assert not _from_grpc(FakeRpcError(S.INVALID_ARGUMENT, "etcdserver: key not found")).retryable
+    assert _from_grpc(FakeRpcError(S.UNAUTHENTICATED, "etcdserver: invalid auth token")).retryable
+    assert _from_grpc(FakeRpcError(S.UNAVAILABLE, "Connection refused")).retryable
+    assert not _from_grpc(
         FakeRpcError(S.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted")
     ).retryable
 
 
 def test_transport_failures_of_reads() -> None:
-    err = from_grpc(FakeRpcError(S.UNAVAILABLE, "failed to connect to all addresses"))
+    err = _from_grpc(FakeRpcError(S.UNAVAILABLE, "failed to connect to all addresses"))
     assert type(err) is aetcd.ConnectionFailedError
-    timeout = from_grpc(FakeRpcError(S.DEADLINE_EXCEEDED, "Deadline Exceeded"))
+    timeout = _from_grpc(FakeRpcError(S.DEADLINE_EXCEEDED, "Deadline Exceeded"))
     assert type(timeout) is aetcd.DeadlineExceededError
     assert isinstance(timeout, TimeoutError)
 
@@ -120,14 +120,14 @@ def test_transport_failures_of_reads() -> None:
     ],
 )
 def test_ambiguous_write_failures_are_outcome_unknown(code: grpc.StatusCode, message: str) -> None:
-    err = from_grpc(FakeRpcError(code, message), write=True)
+    err = _from_grpc(FakeRpcError(code, message), write=True)
     assert isinstance(err, aetcd.OutcomeUnknownError)
     assert not err.retryable
     assert err.message == message
 
 
 def test_write_deadline_is_both_timeout_and_outcome_unknown() -> None:
-    err = from_grpc(FakeRpcError(S.DEADLINE_EXCEEDED, "Deadline Exceeded"), write=True)
+    err = _from_grpc(FakeRpcError(S.DEADLINE_EXCEEDED, "Deadline Exceeded"), write=True)
     assert isinstance(err, aetcd.OutcomeUnknownError)
     assert isinstance(err, aetcd.DeadlineExceededError)
     assert isinstance(err, TimeoutError)
@@ -139,21 +139,21 @@ def test_write_deadline_is_both_timeout_and_outcome_unknown() -> None:
     ["etcdserver: no leader", "etcdserver: too many requests", "etcdserver: not capable"],
 )
 def test_writes_rejected_before_raft_are_not_outcome_unknown(message: str) -> None:
-    err = from_grpc(FakeRpcError(S.UNAVAILABLE, message), write=True)
+    err = _from_grpc(FakeRpcError(S.UNAVAILABLE, message), write=True)
     assert not isinstance(err, aetcd.OutcomeUnknownError)
 
 
 def test_client_send_limit_is_request_too_large() -> None:
-    err = from_grpc(
+    err = _from_grpc(
         FakeRpcError(S.RESOURCE_EXHAUSTED, "Sent message larger than max (3000000 vs. 2097152)")
     )
     assert type(err) is aetcd.RequestTooLargeError
 
 
 def test_unknown_codes_fall_back_to_base_classes() -> None:
-    assert type(from_grpc(FakeRpcError(S.PERMISSION_DENIED, "nope"))) is aetcd.PermissionDeniedError
-    assert type(from_grpc(FakeRpcError(S.UNAUTHENTICATED, "x"))) is aetcd.AuthenticationError
-    assert type(from_grpc(FakeRpcError(S.FAILED_PRECONDITION, "x"))) is aetcd.EtcdError
+    assert type(_from_grpc(FakeRpcError(S.PERMISSION_DENIED, "nope"))) is aetcd.PermissionDeniedError
+    assert type(_from_grpc(FakeRpcError(S.UNAUTHENTICATED, "x"))) is aetcd.AuthenticationError
+    assert type(_from_grpc(FakeRpcError(S.FAILED_PRECONDITION, "x"))) is aetcd.EtcdError
 
 
 def test_builtin_bases_and_repr() -> None:

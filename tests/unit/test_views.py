@@ -42,7 +42,7 @@ def gc_restored() -> Iterator[None]:
 @pytest.mark.parametrize("enabled", [True, False])
 def test_gc_setting_is_kept(gc_restored: None, n: int, enabled: bool) -> None:
     (gc.enable if enabled else gc.disable)()
-    result = GetResult.from_pb(range_response(n))
+    result = GetResult._from_pb(range_response(n))
     assert gc.isenabled() is enabled
     assert len(result) == n and result.count == n
     assert [kv.key for kv in result] == [b"k%04d" % i for i in range(n)]
@@ -72,7 +72,7 @@ def test_delete_prev_kvs_of_a_large_delete(gc_restored: None) -> None:
     gc.enable()
     n = aetcd_types._PAUSE_GC_FROM * 2
     resp = rpc_pb2.DeleteRangeResponse(deleted=n, prev_kvs=range_response(n).kvs)
-    result = DeleteResult.from_pb(resp)
+    result = DeleteResult._from_pb(resp)
     assert gc.isenabled()
     assert result.deleted == n and [kv.key for kv in result.prev_kvs][-1] == b"k%04d" % (n - 1)
 
