@@ -136,6 +136,11 @@ class Etcd3Client:
         grpc_options: Iterable[tuple[str, Any]] | None = None,
         endpoints: Iterable[str] | None = None,
     ) -> None:
+        if (user is None) != (password is None):
+            # python-etcd3 raised a plain Exception here, before any I/O.
+            raise Exception(
+                "if using authentication credentials both user and password must be specified."
+            )
         tls = None
         if ca_cert is not None:
             tls = aetcd.TLS(ca=ca_cert, cert=cert_cert, key=cert_key)
@@ -148,6 +153,14 @@ class Etcd3Client:
             tls=tls,
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
         )
+        if user is not None:
+            # python-etcd3 authenticated here: wrong credentials fail at construction.
+            try:
+                with _errors():
+                    self._client.connect()
+            except BaseException:
+                self._client.close()
+                raise
         self.transactions = Transactions()
         self._watches: dict[int, Callable[[], None]] = {}
         self._watch_ids = 0
