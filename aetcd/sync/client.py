@@ -77,6 +77,19 @@ class Lease(Bridged):
         """Why the lease was lost, or ``None`` while it is alive."""
         return self._runner.call(getattr, self._aio, "lost_reason")  # type: ignore[no-any-return]
 
+    def on_renewed(self, callback: Callable[[int], None] | None) -> None:
+        """Call *callback* with the new TTL after each renewal (``None``: stop).
+
+        It runs on the client's loop thread, so it must be quick and must not call
+        the client (e.g. ``queue.SimpleQueue.put``). Renewals by :meth:`refresh` count too.
+        """
+        self._runner.call(self._aio.on_renewed, callback)
+
+    def release(self) -> None:
+        """Stop keeping the lease alive here, without revoking it (Go's ``Session.Orphan``);
+        on the server it expires one TTL after its last renewal."""
+        self._runner.call(self._aio.release)
+
     lost = bridge(_aio_lease.Lease.lost)
     revoke = bridge(_aio_lease.Lease.revoke)
     refresh = bridge(_aio_lease.Lease.refresh)

@@ -12,9 +12,13 @@ blocking client from a thread that is not its loop's.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
-from types import TracebackType
+from collections.abc import Callable
+from types import ModuleType, TracebackType
 from typing import Any
+
+import pytest
 
 import aetcd
 import aetcd.recipes
@@ -41,10 +45,18 @@ ASYNC_OF: dict[type, type] = {
 }
 
 
+def _awaitable(value: Any) -> bool:
+    """A coroutine function, or an explicit delegator returning a ``Coroutine``."""
+    if inspect.iscoroutinefunction(value):
+        return True
+    if not inspect.isfunction(value):
+        return False
+    returns = inspect.signature(value).return_annotation
+    return isinstance(returns, str) and returns.startswith("Coroutine[")
+
+
 def _coroutines(cls: type) -> frozenset[str]:
-    return frozenset(
-        name for name, value in inspect.getmembers(cls) if inspect.iscoroutinefunction(value)
-    )
+    return frozenset(name for name, value in inspect.getmembers(cls) if _awaitable(value))
 
 
 _COROUTINES = {cls: _coroutines(acls) for cls, acls in ASYNC_OF.items()}
@@ -73,6 +85,10 @@ class AsyncFacade:
     def __getattr__(self, name: str) -> Any:
         if name == "aclose" and isinstance(self.sync, sync.Iterate):
             name = "close"
+        if name.startswith("_") and isinstance(self.sync, sync.Client):
+            # Internals a test reads (say, that no connection was opened, or the
+            # token in use) are the async client's underneath.
+            return getattr(self.sync._aio, name)
         attr = getattr(self.sync, name)
         if not callable(attr):
             return attr
@@ -123,3 +139,27 @@ class AsyncFacade:
 
 
 _END = object()
+
+
+class SyncAetcd:
+    """Stands in for the ``aetcd`` module of a shared test module: ``Client(...)`` is a
+    facade over a new ``aetcd.sync.Client``; every other name is aetcd's own."""
+
+    @staticmethod
+    def Client(*args: Any, **kwargs: Any) -> AsyncFacade:
+        # Built on a helper thread: the blocking client refuses a thread running a loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return AsyncFacade(pool.submit(sync.Client, *args, **kwargs).result())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(aetcd, name)
+
+
+def share(module: ModuleType) -> Callable[[pytest.MonkeyPatch], None]:
+    """An autouse fixture that makes *module*'s tests build clients with ``aetcd.sync``."""
+
+    @pytest.fixture(autouse=True)
+    def sync_aetcd(monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(module, "aetcd", SyncAetcd())
+
+    return sync_aetcd

@@ -5,6 +5,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import os
+import queue
 import signal
 import threading
 import time
@@ -153,3 +154,21 @@ def test_forked_child_gets_a_clear_error(sync_client: sync.Client) -> None:
     assert time.monotonic() - started < 10
     assert data.startswith(b"ClientClosedError:") and b"fork" in data, data
     sync_client.get("x")  # the parent's client is unaffected
+
+
+def test_lease_on_renewed_and_release(sync_client: sync.Client, etcd_prefix: str) -> None:
+    """The async Lease's on_renewed and release, from threads: the callback runs on the
+    client's loop thread, so it gets a thread-safe queue."""
+    renewals: queue.SimpleQueue[int] = queue.SimpleQueue()
+    with sync_client.lease(ttl=2) as lease:
+        lease.on_renewed(renewals.put)
+        assert renewals.get(timeout=3) == 2  # from the background keep-alive
+        assert lease.refresh() == 2
+        assert renewals.get(timeout=1) == 2  # a refresh counts too
+        lease.on_renewed(None)
+        lease.refresh()
+        assert renewals.empty()
+        sync_client.put(etcd_prefix + "k", "v", lease=lease)
+        lease.release()
+        assert not lease.alive and "released" in str(lease.lost_reason)
+        assert sync_client.time_to_live(lease, keys=True).keys == [(etcd_prefix + "k").encode()]

@@ -8,7 +8,15 @@
 """
 
 from . import events, exceptions, leases, locks, members, transactions, utils
-from .client import Alarm, Etcd3Client, KVMetadata, Status, client
+from .client import (
+    Alarm,
+    Endpoint,
+    Etcd3Client,
+    KVMetadata,
+    MultiEndpointEtcd3Client,
+    Status,
+    client,
+)
 from .exceptions import Etcd3Exception
 from .leases import Lease
 from .locks import Lock
@@ -19,12 +27,14 @@ __version__ = "0.12.0"
 
 __all__ = [
     "Alarm",
+    "Endpoint",
     "Etcd3Client",
     "Etcd3Exception",
     "KVMetadata",
     "Lease",
     "Lock",
     "Member",
+    "MultiEndpointEtcd3Client",
     "Status",
     "Transactions",
     "client",

@@ -64,3 +64,8 @@ class RpcError(grpc.RpcError):
     def details(self) -> str:
         """The server's message."""
         return self._details
+
+
+class NoServerAvailableError(Etcd3Exception):
+    """python-etcd3 main: every endpoint failed recently (kept for ``except`` clauses;
+    aetcd retries endpoints itself and raises :class:`ConnectionFailedError`)."""
