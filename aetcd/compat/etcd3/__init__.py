@@ -8,19 +8,12 @@
 """
 
 from . import events, exceptions, leases, locks, members, transactions, utils
-from .client import (
-    Alarm,
-    Endpoint,
-    Etcd3Client,
-    KVMetadata,
-    MultiEndpointEtcd3Client,
-    Status,
-    client,
-)
+from .client import Alarm, Etcd3Client, KVMetadata, Status, client
 from .exceptions import Etcd3Exception
 from .leases import Lease
 from .locks import Lock
 from .members import Member
+from .multi import Endpoint, MultiEndpointEtcd3Client
 from .transactions import Transactions
 
 __version__ = "0.12.0"
