@@ -69,12 +69,7 @@ _log = logging.getLogger("aetcd")
 #: The largest TTL etcd grants, in seconds (``MaxLeaseTTL``).
 MAX_LEASE_TTL: Final = 9_000_000_000
 
-_RECONNECT_WAIT: Final = 0.5  # before reopening a broken stream (Go: retryConnWait)
-_DEADLINE_CHECK: Final = 1.0  # period of the deadline sweep (Go: deadlineLoop)
-_STARTUP_RETRY: Final = 0.2  # etcd < 3.5.3 may answer TTL 0 right after a grant (#13932)
-_IDLE_LINGER: Final = 5.0  # keep the stream this long after the last lease leaves
 _BACKOFF: Final = 0.025  # between keepalive_once retries (as for unary reads)
-_HANG_UP_GRACE: Final = 1.0  # for the server to end a half-closed stream cleanly
 
 
 def _check_ttl(ttl: object) -> int:
@@ -567,7 +562,7 @@ class LeaseAPI:
         try:
             await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lid))
             response = await call.read()
-            await call.done_writing()  # let the server end the stream (see _hang_up)
+            await call.done_writing()  # let the server end the stream (see _lessor._hang_up)
             await call.code()
         except grpc.aio.AioRpcError as exc:
             error = _from_grpc(exc)
