@@ -4,10 +4,35 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from typing import Any
 
 import pytest
 from fault_helpers import _FIGURES, SOAK, figures  # noqa: F401  (a fixture)
+
+from aetcd.testing import find_etcd_binary
+
+#: etcd 3.5.0-3.5.2 can diverge after a kill -9 under load (etcd #13766).
+_FIRST_CRASH_SAFE = (3, 5, 3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _crash_safe_etcd() -> None:
+    """Refuse to judge the client on a server whose members can diverge after a crash."""
+    binary = find_etcd_binary()
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=True).stdout
+    found = re.search(r"etcd Version: (\d+)\.(\d+)\.(\d+)", out)
+    assert found, f"{binary} --version printed no version: {out!r}"
+    version = tuple(int(part) for part in found.groups())
+    if (3, 5, 0) <= version < _FIRST_CRASH_SAFE:
+        pytest.fail(
+            f"{binary} is etcd {'.'.join(found.groups())}: its members can diverge after a "
+            "kill -9 under load (etcd #13766, fixed in 3.5.3), which this suite would blame "
+            "on the client. Run scripts/install (it fetches 3.5.16 into .etcd/bin) or set "
+            "$AETCD_ETCD_BIN to an etcd >= 3.5.3.",
+            pytrace=False,
+        )
 
 
 def pytest_configure(config: pytest.Config) -> None:
