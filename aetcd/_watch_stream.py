@@ -16,6 +16,7 @@ import itertools
 import logging
 import re
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
@@ -102,6 +103,11 @@ class WatchStream:
         # Watches whose refusal was retried once with a fresh token (P1).
         self._token_retried: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._cancelling: set[int] = set()
+        # Ids of the creates sent on this stream and not answered yet, oldest
+        # first. etcd answers the creates of a stream in order, and since 3.5.x
+        # answers a refused one with watch id -1 instead of the id asked for:
+        # that answer belongs to the oldest create still unanswered.
+        self._unanswered: deque[int] = deque()
         self._ids = itertools.count(1)
         self._queue: asyncio.Queue[rpc_pb2.WatchRequest] = asyncio.Queue()
         self._connected = False
@@ -138,6 +144,7 @@ class WatchStream:
                 del ids[wid]
 
         ids[wid] = weakref.ref(watch, forget)
+        self._unanswered.append(wid)
         self.send(watch._create_request(wid))
 
     def remove(self, watch: Subscriber) -> None:
@@ -241,6 +248,7 @@ class WatchStream:
         self._by_id.clear()
         self._fragments.clear()
         self._cancelling.clear()
+        self._unanswered.clear()
         self._connected = True
         self._create_all()
         writer = asyncio.get_running_loop().create_task(self._write(call), name="aetcd-watch-send")
@@ -312,7 +320,15 @@ class WatchStream:
     def _control(self, r: rpc_pb2.WatchResponse) -> None:
         """Handle a response other than a plain batch of events."""
         wid = r.watch_id
-        if wid == -1 and not r.created:
+        if r.created:
+            unanswered = self._unanswered
+            if wid == -1 and unanswered:
+                wid = unanswered.popleft()  # refused without its id (see __init__)
+            elif unanswered and unanswered[0] == wid:
+                unanswered.popleft()
+            elif wid in unanswered:
+                unanswered.remove(wid)
+        elif wid == -1:
             # To every watch created on this stream (paused ones are not on it).
             trusted = bool(self._trust_requested_progress)
             for each in [ref() for ref in list(self._by_id.values())]:
