@@ -45,7 +45,17 @@ _log = logging.getLogger("aetcd")
 _PROBE_INTERVAL: Final = 1.0  # how often suspect members are asked for their status
 _PROBE_TIMEOUT: Final = 1.0
 # What a failed TLS handshake looks like in gRPC's connection error.
-_TLS_FAILURE: Final = re.compile(r"(?i)handshake|verification check failed|certificate")
+# Under TLS 1.3 the client finishes its side of the handshake before the
+# server checks the client certificate; the server's refusal then arrives as
+# an alert gRPC reports only as undecryptable data.
+_TLS_FAILURE: Final = re.compile(
+    r"(?i)handshake|verification check failed|certificate|TSI_DATA_CORRUPTED"
+)
+_TLS_REFUSED_AFTER_HANDSHAKE: Final = (
+    " (the server refused the connection after the TLS handshake: a server that"
+    " requires a client certificate does that when none is given or its CA is not"
+    " trusted)"
+)
 _TLS_CONFIRM: Final = 0.5  # a TLS failure must last this long to be a configuration error
 # Failures that say something about the cluster (not the request): they turn on
 # the hasleader guard of require_leader=None.
@@ -310,6 +320,8 @@ class Chooser:
                 if not _TLS_FAILURE.search(text):
                     self._tls_failing_since = None
                     return
+                if "TSI_DATA_CORRUPTED" in text:
+                    text += _TLS_REFUSED_AFTER_HANDSHAKE
                 details.append(f"{member.endpoint.address}: {text}")
             else:
                 self._tls_failing_since = None
