@@ -1,20 +1,19 @@
 """The bridge: a private event-loop thread that runs the async core for blocking callers.
 
 Every blocking call hands a coroutine to the loop with ``call_soon_threadsafe``
-and waits on a :class:`concurrent.futures.Future`; calls from many threads
-land on the same loop, so they batch like concurrent tasks of one async
-client. Nothing of etcd's protocol lives here.
+and waits on a lock that the loop releases when the call's task is done;
+calls from many threads land on the same loop, so they batch like concurrent
+tasks of one async client. Nothing of etcd's protocol lives here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import os
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from ..errors import ClientClosedError
 
@@ -99,25 +98,30 @@ class Runner:
         except BaseException:
             coro.close()
             raise
-        done: concurrent.futures.Future[R] = concurrent.futures.Future()
-        handle: list[asyncio.Task[R]] = []
-        loop.call_soon_threadsafe(_start, loop, coro, done, handle)
+        call: _Call[R] = _Call(coro)
         try:
-            while True:
-                try:
-                    return done.result(WAIT_SLICE)
-                except TimeoutError:
-                    if done.done():
-                        raise  # the call's own error (DeadlineExceededError is a TimeoutError)
+            loop.call_soon_threadsafe(call.start, loop)
+        except RuntimeError:  # the loop closed after check(): a racing close()
+            coro.close()
+            raise ClientClosedError("the aetcd.sync client is closed") from None
+        waiter = call.waiter
+        try:
+            while not waiter.acquire(True, WAIT_SLICE):
+                if not self._thread.is_alive():
+                    call.abandon()  # the loop ended under the call (a racing close)
         except BaseException:
-            if done.done():
+            if call.finished:
                 raise
-            # Interrupted while waiting: cancel the task (the loop runs _start
-            # before this, so the task exists) and let its cleanup finish.
-            loop.call_soon_threadsafe(_cancel, handle)
-            with contextlib.suppress(concurrent.futures.CancelledError, TimeoutError):
-                done.exception(CANCEL_GRACE)
+            # Interrupted while waiting: cancel the task (or, if the loop has not
+            # started it yet, keep it from starting) and let its cleanup finish.
+            try:
+                loop.call_soon_threadsafe(call.cancel)
+            except RuntimeError:
+                pass  # the loop is closed: nothing is left to clean up
+            else:
+                waiter.acquire(True, CANCEL_GRACE)
             raise
+        return call.outcome(self.closed)
 
     def call(self, fn: Callable[..., R], *args: Any) -> R:
         """Run the plain function ``fn(*args)`` on the loop thread and return its result.
@@ -154,31 +158,76 @@ async def _call(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
     return fn(*args)
 
 
-def _start(
-    loop: asyncio.AbstractEventLoop,
-    coro: Coroutine[Any, Any, R],
-    done: concurrent.futures.Future[R],
-    handle: list[asyncio.Task[R]],
-) -> None:
-    task = loop.create_task(coro)
-    handle.append(task)
-    task.add_done_callback(lambda t: _settle(t, done))
+class _Call(Generic[R]):
+    """One blocking call in flight: its coroutine, its task once the loop started
+    it, its outcome, and the lock its caller waits on (held until the outcome is set).
 
+    A bare lock is the cheapest thing one thread can block on and another
+    release: no condition, no callbacks, no result future.
+    """
 
-def _settle(task: asyncio.Task[R], done: concurrent.futures.Future[R]) -> None:
-    if task.cancelled():
-        done.cancel()
-        return
-    exc = task.exception()
-    if exc is not None:
-        done.set_exception(exc)
-    else:
-        done.set_result(task.result())
+    __slots__ = ("cancelled", "coro", "error", "finished", "task", "value", "waiter")
 
+    def __init__(self, coro: Coroutine[Any, Any, R]) -> None:
+        self.coro = coro
+        self.task: asyncio.Task[R] | None = None
+        self.waiter = threading.Lock()
+        self.waiter.acquire()
+        self.finished = False
+        self.value: R | None = None
+        self.error: BaseException | None = None
+        self.cancelled = False
 
-def _cancel(handle: list[asyncio.Task[Any]]) -> None:
-    if handle:
-        handle[0].cancel()
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop: run the coroutine as a task (unless cancelled first)."""
+        if self.cancelled:
+            self.coro.close()
+            self._finish()
+            return
+        self.task = task = loop.create_task(self.coro)
+        task.add_done_callback(self._settle)
+
+    def _settle(self, task: asyncio.Task[R]) -> None:
+        if task.cancelled():
+            self.cancelled = True
+        else:
+            self.error = task.exception()
+            if self.error is None:
+                self.value = task.result()
+        self._finish()
+
+    def _finish(self) -> None:
+        self.finished = True
+        self.waiter.release()
+
+    def cancel(self) -> None:
+        """On the loop: cancel the task, or keep it from starting."""
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def abandon(self) -> None:
+        """In the caller: the loop thread is gone, so the call will never finish."""
+        if not self.finished:
+            self.cancelled = True
+            if self.task is None:
+                self.coro.close()  # never started: no "never awaited" warning
+            self._finish()
+
+    def outcome(self, closed: bool) -> R:
+        """In the caller, once finished: the result, or raise the error."""
+        error = self.error
+        if error is not None:
+            self.error = None
+            try:
+                raise error
+            finally:
+                del error  # no cycle through this frame's traceback
+        if self.cancelled:
+            if closed:
+                raise ClientClosedError("the aetcd.sync client was closed during the call")
+            raise concurrent.futures.CancelledError()
+        return cast(R, self.value)
 
 
 class Bridged:
