@@ -1,7 +1,8 @@
 """The bridge: a private event-loop thread that runs the async core for blocking callers.
 
-Every blocking call hands a coroutine to the loop with ``call_soon_threadsafe``
-and waits on a lock that the loop releases when the call's task is done;
+Every blocking call queues a coroutine for the loop and waits on a lock that
+the loop releases when the call's task is done. Only the first call of a burst
+wakes the loop (``call_soon_threadsafe``), which then starts every queued call:
 calls from many threads land on the same loop, so they batch like concurrent
 tasks of one async client. Nothing of etcd's protocol lives here.
 """
@@ -12,6 +13,7 @@ import asyncio
 import concurrent.futures
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
@@ -56,6 +58,10 @@ class Runner:
         self._started = threading.Event()
         self._stop: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        # Calls waiting for the loop, and whether a drain of them is scheduled:
+        # a burst of calls from many threads wakes the loop once, not once each.
+        self._pending: deque[_Call[Any]] = deque()
+        self._draining = False
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._thread.start()
         self._started.wait()
@@ -99,11 +105,13 @@ class Runner:
             coro.close()
             raise
         call: _Call[R] = _Call(coro)
-        try:
-            loop.call_soon_threadsafe(call.start, loop)
-        except RuntimeError:  # the loop closed after check(): a racing close()
-            coro.close()
-            raise ClientClosedError("the aetcd.sync client is closed") from None
+        self._pending.append(call)
+        if not self._draining:
+            self._draining = True
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop closed after check(): a racing close()
+                pass  # the wait below sees the thread end and abandons the call
         waiter = call.waiter
         try:
             while not waiter.acquire(True, WAIT_SLICE):
@@ -152,6 +160,19 @@ class Runner:
         except RuntimeError:
             pass  # the loop is already closed
         self._thread.join()
+
+
+    def _drain(self) -> None:
+        """On the loop: start every queued call (refuse them once closed)."""
+        # Cleared before popping: a call queued after this line schedules a drain.
+        self._draining = False
+        pending, loop = self._pending, self.loop
+        while pending:
+            call = pending.popleft()
+            if self.closed:
+                call.abandon()
+            else:
+                call.start(loop)  # type: ignore[arg-type]
 
 
 async def _call(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
