@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import os
 import threading
 from collections import deque
@@ -266,9 +267,10 @@ def bridge(
 ) -> Callable[Concatenate[Bridged, P], R]:
     """A blocking method running the async method *fn* of ``self._aio`` on the loop.
 
-    The signature (for type checkers and ``help()``) and the docstring are
-    *fn*'s; arguments are passed through untouched, so they are checked by
-    the async method, before any I/O, exactly as there.
+    The parameters (for type checkers, ``help()`` and ``inspect.signature()``)
+    and the docstring are *fn*'s, the return type what awaiting it gives;
+    arguments are passed through untouched, so they are checked by the async
+    method, before any I/O, exactly as there.
     """
 
     def method(self: Bridged, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -278,4 +280,17 @@ def bridge(
     method.__qualname__ = fn.__qualname__
     method.__doc__ = fn.__doc__
     method.__wrapped__ = fn  # type: ignore[attr-defined]
+    method.__signature__ = _blocking_signature(fn)  # type: ignore[attr-defined]
     return method
+
+
+def _blocking_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """*fn*'s signature returning what a blocking caller gets: the ``X`` of an
+    explicit delegator's ``Coroutine[Any, Any, X]`` (an ``async def`` already
+    names ``X``). Annotations are strings here (``from __future__ import annotations``)."""
+    sig = inspect.signature(fn)
+    returns = sig.return_annotation
+    prefix = "Coroutine[Any, Any, "
+    if isinstance(returns, str) and returns.startswith(prefix) and returns.endswith("]"):
+        sig = sig.replace(return_annotation=returns[len(prefix) : -1])
+    return sig
