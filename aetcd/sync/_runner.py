@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import os
 import threading
+import weakref
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from ..errors import ClientClosedError
@@ -51,31 +53,34 @@ class Runner:
     and returns its result or raises its exception. An interruption of the
     waiting thread (``KeyboardInterrupt``, or any exception raised into it)
     cancels the coroutine's task, waits for its cleanup, and propagates.
+
+    The thread holds no reference to its runner: a runner that nothing uses any
+    more (its client and every handle dropped without ``close()``) is collected,
+    and its finalizer runs the ``closers`` on the loop and ends the thread.
     """
 
     def __init__(self, name: str) -> None:
         self.pid = os.getpid()
         self.closed = False
-        self._started = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
+        #: Coroutine functions run on the loop before it stops (the async client's close).
+        self.closers: list[Callable[[], Awaitable[object]]] = []
         # Calls waiting for the loop, and whether a drain of them is scheduled:
         # a burst of calls from many threads wakes the loop once, not once each.
         self._pending: deque[_Call[Any]] = deque()
         self._draining = False
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        started: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=_serve_forever, args=(started, ready, self.closers), name=name, daemon=True
+        )
         self._thread.start()
-        self._started.wait()
-
-    def _main(self) -> None:
-        with asyncio.Runner() as runner:
-            runner.run(self._serve())
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._started.set()
-        await self._stop.wait()
+        ready.wait()
+        if not started:
+            raise RuntimeError("the aetcd.sync event-loop thread failed to start")
+        self.loop, stop = started[0]
+        # Not at interpreter exit: closing there could wait on the network.
+        self._finalizer = weakref.finalize(self, _shut_down, self.loop, stop, self.pid)
+        self._finalizer.atexit = False
 
     # -- calls -------------------------------------------------------------------
 
@@ -89,7 +94,7 @@ class Runner:
                 "in a forked child: its event-loop thread does not exist here; create a new "
                 "client after fork()"
             )
-        if self.closed or loop is None:
+        if self.closed:
             raise ClientClosedError("the aetcd.sync client is closed")
         if blocking and _running_loop() is not None:
             raise RuntimeError(
@@ -149,19 +154,17 @@ class Runner:
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
     def stop(self) -> None:
-        """Stop the loop (cancelling what is still running) and join its thread."""
-        self.closed = True
-        loop, stop = self.loop, self._stop
-        if self.pid != os.getpid() or loop is None or stop is None:
+        """Run the closers, stop the loop (cancelling what is still running) and
+        join its thread."""
+        if self.pid != os.getpid():
+            self.closed = True
+            self._finalizer.detach()
             return  # a forked child: the thread does not exist in this process
         if threading.current_thread() is self._thread:
             raise RuntimeError("an aetcd.sync client cannot be closed from its own loop thread")
-        try:
-            loop.call_soon_threadsafe(stop.set)
-        except RuntimeError:
-            pass  # the loop is already closed
+        self.closed = True
+        self._finalizer()
         self._thread.join()
-
 
     def _drain(self) -> None:
         """On the loop: start every queued call (refuse them once closed)."""
@@ -173,7 +176,40 @@ class Runner:
             if self.closed:
                 call.abandon()
             else:
-                call.start(loop)  # type: ignore[arg-type]
+                call.start(loop)
+
+
+def _serve_forever(
+    started: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]],
+    ready: threading.Event,
+    closers: list[Callable[[], Awaitable[object]]],
+) -> None:
+    """The loop thread: run a loop until its stop event is set, then the closers
+    (asyncio.Runner then cancels what is left and closes the loop)."""
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        started.append((asyncio.get_running_loop(), stop))
+        ready.set()
+        await stop.wait()
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
+
+    try:
+        with asyncio.Runner() as runner:
+            runner.run(serve())
+    finally:
+        ready.set()  # never leave the constructor waiting
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, pid: int) -> None:
+    """From any thread, once: tell the loop to close and stop (no join: this also
+    runs from the garbage collector, which must not block)."""
+    if pid != os.getpid():
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is already closed
+        loop.call_soon_threadsafe(stop.set)
 
 
 async def _call(fn: Callable[..., R], args: tuple[Any, ...]) -> R:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import gc
 import os
 import queue
 import signal
@@ -77,6 +78,33 @@ def test_close_leaves_no_thread(etcd_server: object) -> None:
     with sync.Client(etcd_server.endpoint) as c2:  # type: ignore[attr-defined]
         c2.get("x")
     assert len(_loop_threads()) == before
+
+
+def _gone(thread: threading.Thread) -> bool:
+    for _ in range(200):
+        gc.collect()
+        thread.join(0.05)
+        if not thread.is_alive():
+            return True
+    return False
+
+
+def test_dropped_client_stops_its_thread(etcd_server: object, etcd_prefix: str) -> None:
+    """A client dropped without close() does not leak its loop thread: once it
+    and every handle of it are collected, the async client is closed on the loop
+    and the thread ends."""
+    client = sync.Client(etcd_server.endpoint)  # type: ignore[attr-defined]
+    thread = client._runner._thread
+    assert thread in _loop_threads()
+    client.put(etcd_prefix + "k", "v")
+    lease = client.grant(30)
+    del client
+    gc.collect()
+    assert thread.is_alive()  # the lease handle still uses the loop
+    assert lease.refresh() > 0
+    del lease
+    assert _gone(thread), "the loop thread of a dropped client is still running"
+    assert thread not in threading.enumerate()
 
 
 def test_bad_constructor_arguments_leave_no_thread() -> None:
