@@ -265,7 +265,8 @@ class _Call(Generic[R]):
             self.task.cancel()
 
     def abandon(self) -> None:
-        """In the caller: the loop thread is gone, so the call will never finish."""
+        """The call will never run: its loop thread is gone (seen by the caller) or
+        the client was closed before the call started (seen by the drain)."""
         if not self.finished:
             self.cancelled = True
             if self.task is None:

@@ -80,6 +80,38 @@ def test_close_leaves_no_thread(etcd_server: object) -> None:
     assert len(_loop_threads()) == before
 
 
+def test_close_while_threads_call(etcd_server: object, etcd_prefix: str) -> None:
+    """Calls racing close() from other threads end promptly: refused with
+    ClientClosedError (queued, not yet started, or issued after close), or, in
+    flight, ended by the async client's close."""
+    client = sync.Client(etcd_server.endpoint)  # type: ignore[attr-defined]
+    outcomes: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+    started = threading.Barrier(17)
+
+    def work(n: int) -> None:
+        started.wait()
+        try:
+            while True:
+                client.put(f"{etcd_prefix}{n}", "v")
+        except BaseException as exc:
+            outcomes.put(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.2)
+    client.close()
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
+    errors = [outcomes.get_nowait() for _ in threads]
+    # A put in flight when the client closes raises what the async client raises.
+    expected = (aetcd.ClientClosedError, aetcd.OutcomeUnknownError)
+    odd = [e for e in errors if not isinstance(e, expected)]
+    assert odd == [], odd
+
+
 def _gone(thread: threading.Thread) -> bool:
     for _ in range(200):
         gc.collect()
