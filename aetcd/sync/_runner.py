@@ -1,9 +1,10 @@
 """The bridge: a private event-loop thread that runs the async core for blocking callers.
 
-Every blocking call hands a coroutine to the loop with ``call_soon_threadsafe``
-and waits on a :class:`concurrent.futures.Future`; calls from many threads
-land on the same loop, so they batch like concurrent tasks of one async
-client. Nothing of etcd's protocol lives here.
+Every blocking call queues a coroutine for the loop and waits on a lock that
+the loop releases when the call's task is done. Only the first call of a burst
+wakes the loop (``call_soon_threadsafe``), which then starts every queued call:
+calls from many threads land on the same loop, so they batch like concurrent
+tasks of one async client. Nothing of etcd's protocol lives here.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import os
 import threading
-from collections.abc import Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+import weakref
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast
 
 from ..errors import ClientClosedError
 
@@ -49,27 +53,34 @@ class Runner:
     and returns its result or raises its exception. An interruption of the
     waiting thread (``KeyboardInterrupt``, or any exception raised into it)
     cancels the coroutine's task, waits for its cleanup, and propagates.
+
+    The thread holds no reference to its runner: a runner that nothing uses any
+    more (its client and every handle dropped without ``close()``) is collected,
+    and its finalizer runs the ``closers`` on the loop and ends the thread.
     """
 
     def __init__(self, name: str) -> None:
         self.pid = os.getpid()
         self.closed = False
-        self._started = threading.Event()
-        self._stop: asyncio.Event | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        #: Coroutine functions run on the loop before it stops (the async client's close).
+        self.closers: list[Callable[[], Awaitable[object]]] = []
+        # Calls waiting for the loop, and whether a drain of them is scheduled:
+        # a burst of calls from many threads wakes the loop once, not once each.
+        self._pending: deque[_Call[Any]] = deque()
+        self._draining = False
+        started: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=_serve_forever, args=(started, ready, self.closers), name=name, daemon=True
+        )
         self._thread.start()
-        self._started.wait()
-
-    def _main(self) -> None:
-        with asyncio.Runner() as runner:
-            runner.run(self._serve())
-
-    async def _serve(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._started.set()
-        await self._stop.wait()
+        ready.wait()
+        if not started:
+            raise RuntimeError("the aetcd.sync event-loop thread failed to start")
+        self.loop, stop = started[0]
+        # Not at interpreter exit: closing there could wait on the network.
+        self._finalizer = weakref.finalize(self, _shut_down, self.loop, stop, self.pid)
+        self._finalizer.atexit = False
 
     # -- calls -------------------------------------------------------------------
 
@@ -83,7 +94,7 @@ class Runner:
                 "in a forked child: its event-loop thread does not exist here; create a new "
                 "client after fork()"
             )
-        if self.closed or loop is None:
+        if self.closed:
             raise ClientClosedError("the aetcd.sync client is closed")
         if blocking and _running_loop() is not None:
             raise RuntimeError(
@@ -99,25 +110,32 @@ class Runner:
         except BaseException:
             coro.close()
             raise
-        done: concurrent.futures.Future[R] = concurrent.futures.Future()
-        handle: list[asyncio.Task[R]] = []
-        loop.call_soon_threadsafe(_start, loop, coro, done, handle)
+        call: _Call[R] = _Call(coro)
+        self._pending.append(call)
+        if not self._draining:
+            self._draining = True
+            try:
+                loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop closed after check(): a racing close()
+                pass  # the wait below sees the thread end and abandons the call
+        waiter = call.waiter
         try:
-            while True:
-                try:
-                    return done.result(WAIT_SLICE)
-                except TimeoutError:
-                    if done.done():
-                        raise  # the call's own error (DeadlineExceededError is a TimeoutError)
+            while not waiter.acquire(True, WAIT_SLICE):
+                if not self._thread.is_alive():
+                    call.abandon()  # the loop ended under the call (a racing close)
         except BaseException:
-            if done.done():
+            if call.finished:
                 raise
-            # Interrupted while waiting: cancel the task (the loop runs _start
-            # before this, so the task exists) and let its cleanup finish.
-            loop.call_soon_threadsafe(_cancel, handle)
-            with contextlib.suppress(concurrent.futures.CancelledError, TimeoutError):
-                done.exception(CANCEL_GRACE)
+            # Interrupted while waiting: cancel the task (or, if the loop has not
+            # started it yet, keep it from starting) and let its cleanup finish.
+            try:
+                loop.call_soon_threadsafe(call.cancel)
+            except RuntimeError:
+                pass  # the loop is closed: nothing is left to clean up
+            else:
+                waiter.acquire(True, CANCEL_GRACE)
             raise
+        return call.outcome(self.closed)
 
     def call(self, fn: Callable[..., R], *args: Any) -> R:
         """Run the plain function ``fn(*args)`` on the loop thread and return its result.
@@ -136,49 +154,139 @@ class Runner:
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
     def stop(self) -> None:
-        """Stop the loop (cancelling what is still running) and join its thread."""
-        self.closed = True
-        loop, stop = self.loop, self._stop
-        if self.pid != os.getpid() or loop is None or stop is None:
+        """Run the closers, stop the loop (cancelling what is still running) and
+        join its thread."""
+        if self.pid != os.getpid():
+            self.closed = True
+            self._finalizer.detach()
             return  # a forked child: the thread does not exist in this process
         if threading.current_thread() is self._thread:
             raise RuntimeError("an aetcd.sync client cannot be closed from its own loop thread")
-        try:
-            loop.call_soon_threadsafe(stop.set)
-        except RuntimeError:
-            pass  # the loop is already closed
+        self.closed = True
+        self._finalizer()
         self._thread.join()
+
+    def _drain(self) -> None:
+        """On the loop: start every queued call (refuse them once closed)."""
+        # Cleared before popping: a call queued after this line schedules a drain.
+        self._draining = False
+        pending, loop = self._pending, self.loop
+        while pending:
+            call = pending.popleft()
+            if self.closed:
+                call.abandon()
+            else:
+                call.start(loop)
+
+
+def _serve_forever(
+    started: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]],
+    ready: threading.Event,
+    closers: list[Callable[[], Awaitable[object]]],
+) -> None:
+    """The loop thread: run a loop until its stop event is set, then the closers
+    (asyncio.Runner then cancels what is left and closes the loop)."""
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        started.append((asyncio.get_running_loop(), stop))
+        ready.set()
+        await stop.wait()
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
+
+    try:
+        with asyncio.Runner() as runner:
+            runner.run(serve())
+    finally:
+        ready.set()  # never leave the constructor waiting
+
+
+def _shut_down(loop: asyncio.AbstractEventLoop, stop: asyncio.Event, pid: int) -> None:
+    """From any thread, once: tell the loop to close and stop (no join: this also
+    runs from the garbage collector, which must not block)."""
+    if pid != os.getpid():
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is already closed
+        loop.call_soon_threadsafe(stop.set)
 
 
 async def _call(fn: Callable[..., R], args: tuple[Any, ...]) -> R:
     return fn(*args)
 
 
-def _start(
-    loop: asyncio.AbstractEventLoop,
-    coro: Coroutine[Any, Any, R],
-    done: concurrent.futures.Future[R],
-    handle: list[asyncio.Task[R]],
-) -> None:
-    task = loop.create_task(coro)
-    handle.append(task)
-    task.add_done_callback(lambda t: _settle(t, done))
+class _Call(Generic[R]):
+    """One blocking call in flight: its coroutine, its task once the loop started
+    it, its outcome, and the lock its caller waits on (held until the outcome is set).
 
+    A bare lock is the cheapest thing one thread can block on and another
+    release: no condition, no callbacks, no result future.
+    """
 
-def _settle(task: asyncio.Task[R], done: concurrent.futures.Future[R]) -> None:
-    if task.cancelled():
-        done.cancel()
-        return
-    exc = task.exception()
-    if exc is not None:
-        done.set_exception(exc)
-    else:
-        done.set_result(task.result())
+    __slots__ = ("cancelled", "coro", "error", "finished", "task", "value", "waiter")
 
+    def __init__(self, coro: Coroutine[Any, Any, R]) -> None:
+        self.coro = coro
+        self.task: asyncio.Task[R] | None = None
+        self.waiter = threading.Lock()
+        self.waiter.acquire()
+        self.finished = False
+        self.value: R | None = None
+        self.error: BaseException | None = None
+        self.cancelled = False
 
-def _cancel(handle: list[asyncio.Task[Any]]) -> None:
-    if handle:
-        handle[0].cancel()
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the loop: run the coroutine as a task (unless cancelled first)."""
+        if self.cancelled:
+            self.coro.close()
+            self._finish()
+            return
+        self.task = task = loop.create_task(self.coro)
+        task.add_done_callback(self._settle)
+
+    def _settle(self, task: asyncio.Task[R]) -> None:
+        if task.cancelled():
+            self.cancelled = True
+        else:
+            self.error = task.exception()
+            if self.error is None:
+                self.value = task.result()
+        self._finish()
+
+    def _finish(self) -> None:
+        self.finished = True
+        self.waiter.release()
+
+    def cancel(self) -> None:
+        """On the loop: cancel the task, or keep it from starting."""
+        self.cancelled = True
+        if self.task is not None:
+            self.task.cancel()
+
+    def abandon(self) -> None:
+        """The call will never run: its loop thread is gone (seen by the caller) or
+        the client was closed before the call started (seen by the drain)."""
+        if not self.finished:
+            self.cancelled = True
+            if self.task is None:
+                self.coro.close()  # never started: no "never awaited" warning
+            self._finish()
+
+    def outcome(self, closed: bool) -> R:
+        """In the caller, once finished: the result, or raise the error."""
+        error = self.error
+        if error is not None:
+            self.error = None
+            try:
+                raise error
+            finally:
+                del error  # no cycle through this frame's traceback
+        if self.cancelled:
+            if closed:
+                raise ClientClosedError("the aetcd.sync client was closed during the call")
+            raise concurrent.futures.CancelledError()
+        return cast(R, self.value)
 
 
 class Bridged:
@@ -196,9 +304,10 @@ def bridge(
 ) -> Callable[Concatenate[Bridged, P], R]:
     """A blocking method running the async method *fn* of ``self._aio`` on the loop.
 
-    The signature (for type checkers and ``help()``) and the docstring are
-    *fn*'s; arguments are passed through untouched, so they are checked by
-    the async method, before any I/O, exactly as there.
+    The parameters (for type checkers, ``help()`` and ``inspect.signature()``)
+    and the docstring are *fn*'s, the return type what awaiting it gives;
+    arguments are passed through untouched, so they are checked by the async
+    method, before any I/O, exactly as there.
     """
 
     def method(self: Bridged, /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -208,4 +317,17 @@ def bridge(
     method.__qualname__ = fn.__qualname__
     method.__doc__ = fn.__doc__
     method.__wrapped__ = fn  # type: ignore[attr-defined]
+    method.__signature__ = _blocking_signature(fn)  # type: ignore[attr-defined]
     return method
+
+
+def _blocking_signature(fn: Callable[..., Any]) -> inspect.Signature:
+    """*fn*'s signature returning what a blocking caller gets: the ``X`` of an
+    explicit delegator's ``Coroutine[Any, Any, X]`` (an ``async def`` already
+    names ``X``). Annotations are strings here (``from __future__ import annotations``)."""
+    sig = inspect.signature(fn)
+    returns = sig.return_annotation
+    prefix = "Coroutine[Any, Any, "
+    if isinstance(returns, str) and returns.startswith(prefix) and returns.endswith("]"):
+        sig = sig.replace(return_annotation=returns[len(prefix) : -1])
+    return sig

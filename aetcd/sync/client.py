@@ -303,6 +303,7 @@ class Client(Bridged):
         except BaseException:
             runner.stop()
             raise
+        runner.closers.append(aio.close)
         super().__init__(runner, aio)
 
     def __repr__(self) -> str:
@@ -335,15 +336,8 @@ class Client(Bridged):
     def close(self) -> None:
         """Close the connection and stop the loop thread; later calls raise
         :class:`aetcd.ClientClosedError`. Safe to call twice, and in a forked child."""
-        runner = self._runner
-        if runner.closed:
-            return
-        try:
-            runner.run(self._aio.close())
-        except Exception:
-            pass  # refused (forked child) or already failing: the thread goes anyway
-        finally:
-            runner.stop()
+        if not self._runner.closed:
+            self._runner.stop()  # closes the async client on the loop first
 
     def __enter__(self) -> Self:
         self._runner.run(self._aio.__aenter__())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import asyncio
+import gc
 import os
 import queue
 import signal
@@ -77,6 +78,65 @@ def test_close_leaves_no_thread(etcd_server: object) -> None:
     with sync.Client(etcd_server.endpoint) as c2:  # type: ignore[attr-defined]
         c2.get("x")
     assert len(_loop_threads()) == before
+
+
+def test_close_while_threads_call(etcd_server: object, etcd_prefix: str) -> None:
+    """Calls racing close() from other threads end promptly: refused with
+    ClientClosedError (queued, not yet started, or issued after close), or, in
+    flight, ended by the async client's close."""
+    client = sync.Client(etcd_server.endpoint)  # type: ignore[attr-defined]
+    outcomes: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+    started = threading.Barrier(17)
+
+    def work(n: int) -> None:
+        started.wait()
+        try:
+            while True:
+                client.put(f"{etcd_prefix}{n}", "v")
+        except BaseException as exc:
+            outcomes.put(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    started.wait()
+    time.sleep(0.2)
+    client.close()
+    for t in threads:
+        t.join(10)
+        assert not t.is_alive()
+    errors = [outcomes.get_nowait() for _ in threads]
+    # A put in flight when the client closes raises what the async client raises.
+    expected = (aetcd.ClientClosedError, aetcd.OutcomeUnknownError)
+    odd = [e for e in errors if not isinstance(e, expected)]
+    assert odd == [], odd
+
+
+def _gone(thread: threading.Thread) -> bool:
+    for _ in range(200):
+        gc.collect()
+        thread.join(0.05)
+        if not thread.is_alive():
+            return True
+    return False
+
+
+def test_dropped_client_stops_its_thread(etcd_server: object, etcd_prefix: str) -> None:
+    """A client dropped without close() does not leak its loop thread: once it
+    and every handle of it are collected, the async client is closed on the loop
+    and the thread ends."""
+    client = sync.Client(etcd_server.endpoint)  # type: ignore[attr-defined]
+    thread = client._runner._thread
+    assert thread in _loop_threads()
+    client.put(etcd_prefix + "k", "v")
+    lease = client.grant(30)
+    del client
+    gc.collect()
+    assert thread.is_alive()  # the lease handle still uses the loop
+    assert lease.refresh() > 0
+    del lease
+    assert _gone(thread), "the loop thread of a dropped client is still running"
+    assert thread not in threading.enumerate()
 
 
 def test_bad_constructor_arguments_leave_no_thread() -> None:

@@ -32,6 +32,25 @@ def test_blocking_signatures_are_the_async_ones() -> None:
         assert a_params == s_params, name
 
 
+def test_blocking_signatures_return_what_a_call_returns() -> None:
+    """``inspect.signature`` of a blocking method names its result, not a coroutine."""
+    classes = [sync.Client, sync.Lease, sync.Watch]
+    classes += [
+        getattr(recipes, n) for n in recipes.__all__ if inspect.isclass(getattr(recipes, n))
+    ]
+    checked = 0
+    for cls in classes:
+        for name, member in inspect.getmembers(cls, inspect.isfunction):
+            if name.startswith("_"):
+                continue
+            returns = str(inspect.signature(member).return_annotation)
+            assert "Coroutine" not in returns and "Awaitable" not in returns, (cls, name, returns)
+            checked += 1
+    assert checked > 50
+    assert inspect.signature(sync.Client.put).return_annotation == "PutResult"
+    assert inspect.signature(sync.Client.members).return_annotation == "list[Member]"
+
+
 def test_async_recipes_have_blocking_twins() -> None:
     for name in aetcd.recipes.__all__:
         obj = getattr(aetcd.recipes, name)
