@@ -40,8 +40,8 @@ from typing import Any, Final, TypeAlias
 
 from ._channel import Transport, not_sent
 from ._pb import rpc_pb2
+from ._wire.decode import get_view, header_view
 from .errors import ClientClosedError, EtcdError, OutcomeUnknownError
-from .types import _get_view, _header_view
 
 # Per-request framing inside a TxnRequest, on top of the request's own size.
 _OP_OVERHEAD: Final = 16
@@ -260,7 +260,7 @@ class Coalescer:
                 raise
             return
         if not future.done():
-            future.set_result(_get_view(response))
+            future.set_result(get_view(response))
 
     async def _send_reads(self, batch: list[_Read]) -> None:
         now = _get_running_loop().time()
@@ -305,8 +305,8 @@ class Coalescer:
         if len(responses) != len(live):  # not from a sane server; never leave a caller waiting
             await asyncio.gather(*(self._read_alone(r) for r in live))
             return
-        header = _header_view(txn.header)
-        views = [_get_view(op.response_range, header) for op in responses]
+        header = header_view(txn.header)
+        views = [get_view(op.response_range, header) for op in responses]
         for r, view in zip(live, views, strict=True):
             future = r[1]
             if not future.done():

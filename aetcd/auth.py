@@ -20,9 +20,10 @@ from ._channel import Credentials, Transport
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
 from ._members import Method
 from ._pb import auth_pb2, rpc_pb2
+from ._wire import decode
 from .config import Secret
 from .errors import EmptyKeyError, InvalidArgumentError, _rejected
-from .types import AuthStatus, Permission, ResponseHeader, Role, RolePermission, User
+from .types import AuthStatus, Permission, ResponseHeader, Role, User
 
 __all__ = ["AuthAPI"]
 
@@ -157,7 +158,7 @@ class AuthAPI:
         """Whether auth is on, and the auth store's revision."""
         t = self._t
         resp = await t.unary(t.auth.AuthStatus, rpc_pb2.AuthStatusRequest(), timeout, write=False)
-        return AuthStatus._from_pb(resp)
+        return decode.auth_status(resp)
 
     async def authenticate(
         self, name: str, password: str | Secret, *, timeout: float | None = None
@@ -277,7 +278,7 @@ class AuthAPI:
         resp = await t.unary(
             t.auth.RoleGet, rpc_pb2.AuthRoleGetRequest(role=role), timeout, write=False
         )
-        return Role(_header(resp), role, [RolePermission._from_pb(p) for p in resp.perm])
+        return Role(_header(resp), role, [decode.role_permission(p) for p in resp.perm])
 
     async def role_list(self, *, timeout: float | None = None) -> list[str]:
         """The names of every role."""
@@ -343,4 +344,4 @@ class AuthAPI:
 
 
 def _header(resp: rpc_pb2.AuthUserGetResponse | rpc_pb2.AuthRoleGetResponse) -> ResponseHeader:
-    return ResponseHeader._from_pb(resp.header)
+    return decode.header_view(resp.header)

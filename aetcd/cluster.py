@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from ._channel import Transport
 from ._keys import to_int
 from ._pb import rpc_pb2
+from ._wire.decode import member
 from .errors import InvalidArgumentError
 from .types import Member
 
@@ -83,7 +84,7 @@ class ClusterAPI:
         t = self._t
         req = rpc_pb2.MemberListRequest(linearizable=linearizable)
         resp = await t.unary(t.cluster.MemberList, req, timeout, write=False)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]
 
     async def member_add(
         self,
@@ -106,7 +107,7 @@ class ClusterAPI:
         t = self._t
         req = rpc_pb2.MemberAddRequest(peerURLs=urls, isLearner=learner)
         resp = await t.unary(t.cluster.MemberAdd, req, timeout, write=True)
-        return Member._from_pb(resp.member)
+        return member(resp.member)
 
     async def member_remove(self, id: int, *, timeout: float | None = None) -> list[Member]:
         """Remove member *id* from the cluster; return the members left.
@@ -119,7 +120,7 @@ class ClusterAPI:
         t = self._t
         req = rpc_pb2.MemberRemoveRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberRemove, req, timeout, write=True)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]
 
     async def member_update(
         self, id: int, peer_urls: str | Sequence[str], *, timeout: float | None = None
@@ -134,7 +135,7 @@ class ClusterAPI:
         t = self._t
         req = rpc_pb2.MemberUpdateRequest(ID=member_id, peerURLs=urls)
         resp = await t.unary(t.cluster.MemberUpdate, req, timeout, write=True)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]
 
     async def member_promote(self, id: int, *, timeout: float | None = None) -> list[Member]:
         """Make learner *id* a voting member; return the members afterwards.
@@ -147,4 +148,4 @@ class ClusterAPI:
         t = self._t
         req = rpc_pb2.MemberPromoteRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberPromote, req, timeout, write=True)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]

@@ -13,6 +13,8 @@ from ._channel import Transport
 from ._coalesce import Coalescer
 from ._keys import to_int
 from ._pb import rpc_pb2
+from ._wire.decode import compact_result, delete_view, get_view, put_view, txn_view
+from ._wire.view import evolve
 from .config import ClientConfig
 from .errors import RequestTooLargeError, TooManyOpsError, _rejected
 from .ops import (
@@ -29,7 +31,6 @@ from .ops import (
     _txn_fields,
 )
 from .types import (
-    _LAZY,
     CompactResult,
     DeleteResult,
     GetResult,
@@ -38,12 +39,6 @@ from .types import (
     SortOrder,
     SortTarget,
     TxnResult,
-    _delete_view,
-    _evolve,
-    _get_view,
-    _kv_fields,
-    _put_view,
-    _txn_view,
 )
 
 __all__ = ["KV"]
@@ -112,14 +107,14 @@ class KV:
             req = _txn_request(t.config, fields, op._levels)
         result: OpResult
         if kind is _GET:
-            result = _get_view(await t.unary(t.kv.Range, req, timeout, write=False))
+            result = get_view(await t.unary(t.kv.Range, req, timeout, write=False))
         elif kind is _PUT:
-            result = _put_view(await t.unary(t.kv.Put, req, timeout, write=True))
+            result = put_view(await t.unary(t.kv.Put, req, timeout, write=True))
         elif kind is _DELETE:
-            result = _delete_view(await t.unary(t.kv.DeleteRange, req, timeout, write=True))
+            result = delete_view(await t.unary(t.kv.DeleteRange, req, timeout, write=True))
         else:
             resp = await t.unary(t.kv.Txn, req, timeout, write=op._writes)
-            result = _txn_view(resp, _LAZY)
+            result = txn_view(resp)
         return _strip(result, len(ns)) if ns else result
 
     async def get(
@@ -181,10 +176,10 @@ class KV:
             # inside its batch's TxnRequest. A batched read comes back as a
             # GetResult already, a read sent alone as the RangeResponse.
             response = await batcher.read(fields, timeout)
-            result = response if type(response) is GetResult else _get_view(response)
+            result = response if type(response) is GetResult else get_view(response)
         else:
             req = _RangeRequest(**fields)
-            result = _get_view(await t.unary(t.kv.Range, req, timeout, write=False))
+            result = get_view(await t.unary(t.kv.Range, req, timeout, write=False))
         if ns:
             return _strip_get(result, len(ns))
         return result
@@ -221,8 +216,8 @@ class KV:
         else:
             response = await t.unary(t.kv.Put, req, timeout, write=True)
         if ns:
-            return _strip_put(_put_view(response), len(ns))
-        return _put_view(response)
+            return _strip_put(put_view(response), len(ns))
+        return put_view(response)
 
     async def delete(
         self,
@@ -250,8 +245,8 @@ class KV:
         else:
             response = await t.unary(t.kv.DeleteRange, req, timeout, write=True)
         if ns:
-            return _strip_delete(_delete_view(response), len(ns))
-        return _delete_view(response)
+            return _strip_delete(delete_view(response), len(ns))
+        return delete_view(response)
 
     async def txn(
         self,
@@ -272,7 +267,7 @@ class KV:
         if ns:
             fields = _ns_fields("request_txn", fields, ns)
         req = _txn_request(t.config, fields, levels)
-        result = _txn_view(await t.unary(t.kv.Txn, req, timeout, write=writes), _LAZY)
+        result = txn_view(await t.unary(t.kv.Txn, req, timeout, write=writes))
         return _strip_txn(result, len(ns)) if ns else result
 
     async def compact(
@@ -289,7 +284,7 @@ class KV:
         t = self._t
         req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
-        return CompactResult._from_pb(resp)
+        return compact_result(resp)
 
 
 def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
@@ -327,24 +322,24 @@ def _txn_request(config: ClientConfig, fields: dict[str, Any], levels: int) -> A
 
 
 def _strip_kvs(kvs: list[Any], n: int) -> list[Any]:
-    return [_kv_fields(kv, kv.key[n:]) for kv in kvs]
+    return [kv._with_key(kv.key[n:]) for kv in kvs]
 
 
 def _strip_get(result: GetResult, n: int) -> GetResult:
-    return _evolve(result, kvs=_strip_kvs(result.kvs, n)) if result.kvs else result
+    return evolve(result, kvs=_strip_kvs(result.kvs, n)) if result.kvs else result
 
 
 def _strip_put(result: PutResult, n: int) -> PutResult:
     prev = result.prev_kv
-    return result if prev is None else _evolve(result, prev_kv=_kv_fields(prev, prev.key[n:]))
+    return result if prev is None else evolve(result, prev_kv=prev._with_key(prev.key[n:]))
 
 
 def _strip_delete(result: DeleteResult, n: int) -> DeleteResult:
-    return _evolve(result, prev_kvs=_strip_kvs(result.prev_kvs, n)) if result.prev_kvs else result
+    return evolve(result, prev_kvs=_strip_kvs(result.prev_kvs, n)) if result.prev_kvs else result
 
 
 def _strip_txn(result: TxnResult, n: int) -> TxnResult:
-    return _evolve(result, _r=[_strip(r, n) for r in result.responses])
+    return evolve(result, _r=[_strip(r, n) for r in result.responses])
 
 
 def _strip(result: OpResult, n: int) -> OpResult:

@@ -48,6 +48,7 @@ from ._channel import State, Transport, not_sent
 from ._keys import INT64_MAX
 from ._lessor import KeepAlive, Kept, StreamCall, _needs_token
 from ._pb import rpc_pb2
+from ._wire.decode import lease_info
 from .errors import (
     ConnectionFailedError,
     EtcdError,
@@ -595,7 +596,7 @@ class LeaseAPI:
         if response.TTL < 0:
             self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
             raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")
-        info = LeaseInfo._from_pb(response)
+        info = lease_info(response)
         ns = t.config.namespace
         if ns and info.keys:
             inside = [k[len(ns) :] for k in info.keys if k.startswith(ns)]

@@ -26,6 +26,7 @@ import grpc.aio
 from ._channel import Transport, make_channel
 from ._keys import to_int, to_timeout
 from ._pb import rpc_pb2, rpc_pb2_grpc
+from ._wire import decode
 from .cluster import _to_member_id
 from .config import ClientConfig, Endpoint
 from .errors import (
@@ -299,7 +300,7 @@ class MaintenanceAPI:
         t = self._t
         async with _maintenance(t, ep) as stub:
             resp = await t.unary(stub.Status, rpc_pb2.StatusRequest(), timeout, write=False)
-        return Status._from_pb(resp)
+        return decode.status(resp)
 
     async def alarms(self, *, timeout: float | None = None) -> list[Alarm]:
         """The alarms raised in the cluster, on any member (empty when healthy).
@@ -312,7 +313,7 @@ class MaintenanceAPI:
         t = self._t
         req = rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET, memberID=0, alarm=rpc_pb2.NONE)
         resp = await t.unary(t.maintenance.Alarm, req, timeout, write=False)
-        return [Alarm._from_pb(a) for a in resp.alarms]
+        return [decode.alarm(a) for a in resp.alarms]
 
     async def disarm_alarms(self, *alarms: Alarm, timeout: float | None = None) -> list[Alarm]:
         """Disarm *alarms* (from :meth:`alarms`), or every raised alarm when none
@@ -337,7 +338,7 @@ class MaintenanceAPI:
                 alarm=rpc_pb2.AlarmType.ValueType(alarm.type),
             )
             resp = await t.unary(t.maintenance.Alarm, req, timeout, write=True)
-            disarmed.extend(Alarm._from_pb(a) for a in resp.alarms)
+            disarmed.extend(decode.alarm(a) for a in resp.alarms)
         return disarmed
 
     async def downgrade(
@@ -387,7 +388,7 @@ class MaintenanceAPI:
         )
         write = act is not DowngradeAction.VALIDATE
         resp = await t.unary(t.maintenance.Downgrade, req, timeout, write=write)
-        return DowngradeResult._from_pb(resp)
+        return decode.downgrade_result(resp)
 
     async def defragment(
         self, endpoint: str | None = None, *, timeout: float | None = None
@@ -425,7 +426,7 @@ class MaintenanceAPI:
         async with _maintenance(t, ep) as stub:
             req = rpc_pb2.HashKVRequest(revision=rev)
             resp = await t.unary(stub.HashKV, req, timeout, write=False)
-        return HashKVResult._from_pb(resp)
+        return decode.hash_kv_result(resp)
 
     async def move_leader(
         self,

@@ -23,8 +23,9 @@ from typing import Any, Final, Protocol
 
 from ._keys import FROM_KEY, INT64_MAX, prefix_range_end, to_bytes, to_int, to_key
 from ._pb import rpc_pb2
+from ._wire.view import fast_constructor
 from .errors import InvalidArgumentError, LeaseProvidedError, ValueProvidedError, _rejected
-from .types import SortOrder, SortTarget, _fast_constructor
+from .types import SortOrder, SortTarget
 
 __all__ = [
     "Compare",
@@ -260,7 +261,7 @@ class Op:
         return rpc_pb2.RequestOp(**self._item)
 
 
-_new_op = _fast_constructor(Op)
+_new_op = fast_constructor(Op)
 
 
 # -- request builders: validation and normalisation, done once per request ------------
@@ -558,7 +559,7 @@ class Compare:
         return f
 
 
-_new_compare = _fast_constructor(Compare)
+_new_compare = fast_constructor(Compare)
 
 
 class CompareOperand:

@@ -37,18 +37,12 @@ from ._channel import Transport
 from ._keys import to_int
 from ._pb import rpc_pb2
 from ._watch_stream import WatchStream
+from ._wire.decode import event_view, event_view_of, header_view
 from .errors import (
     DeadlineExceededError,
 )
 from .ops import _key_range, _ns_range
-from .types import (
-    Event,
-    ResponseHeader,
-    WatchFilter,
-    WatchResponse,
-    _event_view,
-    _event_view_of,
-)
+from .types import Event, WatchFilter, WatchResponse
 
 __all__ = ["Watch", "WatchAPI"]
 
@@ -264,7 +258,7 @@ class Watch:
             if i == self._batch_len:
                 self._batch = ()  # do not keep the response alive
                 self._batch_len = 0
-            event = _event_view(batch[i - 1])
+            event = event_view(batch[i - 1])
             return _strip(event, self._ns) if self._ns else event
         buffer = self._buffer
         while True:
@@ -294,7 +288,7 @@ class Watch:
             self._batch = batch
             self._batch_len = n
             self._index = 1
-            event = _event_view(batch[0])
+            event = event_view(batch[0])
         if self._paused:
             self._resume_if_drained()
         return _strip(event, self._ns) if self._ns else event
@@ -315,10 +309,10 @@ class Watch:
                 self._take_progress(item)
                 yield item
                 continue
-            events = [Event._from_pb(e) for e in self._take(item)]
+            events = [event_view(e) for e in self._take(item)]
             if self._ns:
                 events = [_strip(e, self._ns) for e in events]
-            yield WatchResponse(ResponseHeader._from_pb(item[0].header), events)
+            yield WatchResponse(header_view(item[0].header), events)
 
     async def _wait(self) -> None:
         """Wait until something is buffered; raise how the watch ended once it has."""
@@ -407,7 +401,7 @@ class Watch:
             last = kv.mod_revision
             if last < floor:
                 return True  # defensive: never deliver anything twice
-            item: _Batch = (response, events, last, _event_view_of(pb, kv))
+            item: _Batch = (response, events, last, event_view_of(pb, kv))
         else:
             first = events[0].kv.mod_revision
             if first < floor:
@@ -433,7 +427,7 @@ class Watch:
         rev = header.revision
         if rev >= self.next_revision:
             self.next_revision = rev + 1
-        self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
+        self._buffer.append(WatchResponse(header_view(header), []))
         self._wake()
 
     def _on_broadcast_progress(self, header: rpc_pb2.ResponseHeader, trusted: bool) -> None:
@@ -443,7 +437,7 @@ class Watch:
         if trusted and header.revision >= self.next_revision:
             self.next_revision = header.revision + 1
         if trusted:
-            self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
+            self._buffer.append(WatchResponse(header_view(header), []))
             self._wake()
 
     def _fail(self, error: BaseException) -> None:
