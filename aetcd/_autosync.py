@@ -10,8 +10,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from ._members import Member
-from ._pb import rpc_pb2
 from ._state import State
+from ._wire import messages as pb
 from .config import Endpoint
 from .errors import EtcdError
 
@@ -38,7 +38,7 @@ async def sync_endpoints(t: Transport) -> list[Endpoint]:
     TLS setting. Members that left are closed (their streams move to
     others); the list is never emptied. Returns the new list.
     """
-    response = await t.unary(t.cluster.MemberList, rpc_pb2.MemberListRequest(), None, write=False)
+    response = await t.unary(t.cluster.MemberList, pb.MemberListRequest(), None, write=False)
     secure = t._credentials is not None
     found: list[Endpoint] = []
     for m in response.members:

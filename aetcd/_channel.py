@@ -42,9 +42,9 @@ from . import _autosync, _token
 from ._backoff import Backoff
 from ._keys import to_timeout
 from ._members import Chooser, Member, Method, Router, make_channel
-from ._pb import rpc_pb2, rpc_pb2_grpc, v3election_pb2_grpc, v3lock_pb2_grpc
 from ._state import State, not_sent
 from ._token import Credentials
+from ._wire import messages as pb
 from .config import ClientConfig, Endpoint
 from .errors import _NOT_APPLIED as NOT_APPLIED
 from .errors import (
@@ -80,14 +80,14 @@ _READY: Final = grpc.ChannelConnectivity.READY
 # Requests that carry hasleader=true (KV and lease calls that need raft anyway).
 _NEEDS_LEADER: Final = frozenset(
     {
-        rpc_pb2.PutRequest,
-        rpc_pb2.DeleteRangeRequest,
-        rpc_pb2.TxnRequest,
-        rpc_pb2.CompactionRequest,
-        rpc_pb2.LeaseGrantRequest,
-        rpc_pb2.LeaseRevokeRequest,
-        rpc_pb2.LeaseTimeToLiveRequest,
-        rpc_pb2.LeaseLeasesRequest,
+        pb.PutRequest,
+        pb.DeleteRangeRequest,
+        pb.TxnRequest,
+        pb.CompactionRequest,
+        pb.LeaseGrantRequest,
+        pb.LeaseRevokeRequest,
+        pb.LeaseTimeToLiveRequest,
+        pb.LeaseLeasesRequest,
     }
 )
 _HASLEADER: Final = ("hasleader", "true")
@@ -135,12 +135,12 @@ class Transport:
         # The stubs exist from the start: their methods pick a member when
         # called, and unary() opens the transport first.
         router = cast(grpc.aio.Channel, Router(self))
-        self.kv = rpc_pb2_grpc.KVStub(router)
-        self.watch = rpc_pb2_grpc.WatchStub(router)
-        self.lease = rpc_pb2_grpc.LeaseStub(router)
-        self.cluster = rpc_pb2_grpc.ClusterStub(router)
-        self.maintenance = rpc_pb2_grpc.MaintenanceStub(router)
-        self.auth = rpc_pb2_grpc.AuthStub(router)
+        self.kv = pb.KVStub(router)
+        self.watch = pb.WatchStub(router)
+        self.lease = pb.LeaseStub(router)
+        self.cluster = pb.ClusterStub(router)
+        self.maintenance = pb.MaintenanceStub(router)
+        self.auth = pb.AuthStub(router)
         # Authenticate takes Credentials too, so the password stays wrapped.
         self.auth.Authenticate = cast(
             Any,
@@ -150,12 +150,12 @@ class Transport:
                 "/etcdserverpb.Auth/Authenticate",
                 {
                     "request_serializer": _token.serialize_authenticate,
-                    "response_deserializer": rpc_pb2.AuthenticateResponse.FromString,
+                    "response_deserializer": pb.AuthenticateResponse.FromString,
                 },
             ),
         )
-        self.lock = v3lock_pb2_grpc.LockStub(router)
-        self.election = v3election_pb2_grpc.ElectionStub(router)
+        self.lock = pb.LockStub(router)
+        self.election = pb.ElectionStub(router)
         _live.add(self)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -291,7 +291,7 @@ class Transport:
     def _metadata_for(self, request: Any) -> tuple[tuple[str, str], ...] | None:
         kind = type(request)
         if (
-            kind in _NEEDS_LEADER or (kind is rpc_pb2.RangeRequest and not request.serializable)
+            kind in _NEEDS_LEADER or (kind is pb.RangeRequest and not request.serializable)
         ) and self.require_leader():
             return self._leader_metadata
         return self.metadata

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import grpc
 import grpc.aio
 
-from ._pb import rpc_pb2
 from ._state import State, not_sent
+from ._wire import messages as pb
 from .config import TLS, ClientConfig, Endpoint
 from .errors import (
     ClientClosedError,
@@ -233,7 +233,7 @@ class Chooser:
         status = member.callable(cast(Method, self._t.maintenance.Status))
         try:
             response = await status(
-                rpc_pb2.StatusRequest(),
+                pb.StatusRequest(),
                 timeout=_PROBE_TIMEOUT,
                 metadata=self._t.metadata,
                 wait_for_ready=True,
@@ -304,7 +304,7 @@ class Chooser:
             try:
                 # Not wait_for_ready: on a failed channel this returns the last
                 # connection error at once, without sending anything.
-                await status(rpc_pb2.StatusRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False)
+                await status(pb.StatusRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False)
             except grpc.aio.AioRpcError as exc:
                 text = exc.details() or ""
                 if not _TLS_FAILURE.search(text):

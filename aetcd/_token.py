@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Final
 
-from ._pb import rpc_pb2
+from ._wire import messages as pb
 from .config import Secret
 from .errors import DeadlineExceededError, EtcdError
 
@@ -46,9 +46,9 @@ class Credentials:
         return f"Credentials(name={self.name!r}, password={self.password!r})"
 
 
-def serialize_authenticate(request: Credentials | rpc_pb2.AuthenticateRequest) -> bytes:
+def serialize_authenticate(request: Credentials | pb.AuthenticateRequest) -> bytes:
     if isinstance(request, Credentials):
-        return rpc_pb2.AuthenticateRequest(
+        return pb.AuthenticateRequest(
             name=request.name, password=request.password.reveal()
         ).SerializeToString()
     return request.SerializeToString()

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ._channel import Transport
 from ._keys import to_int
-from ._pb import rpc_pb2
+from ._wire import messages as pb
 from ._wire.decode import member
 from .errors import InvalidArgumentError
 from .types import Member
@@ -82,7 +82,7 @@ class ClusterAPI:
         if type(linearizable) is not bool:
             raise TypeError(f"linearizable must be bool, not {type(linearizable).__name__}")
         t = self._t
-        req = rpc_pb2.MemberListRequest(linearizable=linearizable)
+        req = pb.MemberListRequest(linearizable=linearizable)
         resp = await t.unary(t.cluster.MemberList, req, timeout, write=False)
         return [member(m) for m in resp.members]
 
@@ -105,7 +105,7 @@ class ClusterAPI:
         if type(learner) is not bool:
             raise TypeError(f"learner must be bool, not {type(learner).__name__}")
         t = self._t
-        req = rpc_pb2.MemberAddRequest(peerURLs=urls, isLearner=learner)
+        req = pb.MemberAddRequest(peerURLs=urls, isLearner=learner)
         resp = await t.unary(t.cluster.MemberAdd, req, timeout, write=True)
         return member(resp.member)
 
@@ -118,7 +118,7 @@ class ClusterAPI:
         """
         member_id = _to_member_id(id)
         t = self._t
-        req = rpc_pb2.MemberRemoveRequest(ID=member_id)
+        req = pb.MemberRemoveRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberRemove, req, timeout, write=True)
         return [member(m) for m in resp.members]
 
@@ -133,7 +133,7 @@ class ClusterAPI:
         member_id = _to_member_id(id)
         urls = _to_peer_urls(peer_urls)
         t = self._t
-        req = rpc_pb2.MemberUpdateRequest(ID=member_id, peerURLs=urls)
+        req = pb.MemberUpdateRequest(ID=member_id, peerURLs=urls)
         resp = await t.unary(t.cluster.MemberUpdate, req, timeout, write=True)
         return [member(m) for m in resp.members]
 
@@ -146,6 +146,6 @@ class ClusterAPI:
         """
         member_id = _to_member_id(id)
         t = self._t
-        req = rpc_pb2.MemberPromoteRequest(ID=member_id)
+        req = pb.MemberPromoteRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberPromote, req, timeout, write=True)
         return [member(m) for m in resp.members]

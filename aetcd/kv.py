@@ -12,20 +12,18 @@ from typing import Any
 from ._channel import Transport
 from ._coalesce import Coalescer
 from ._keys import to_int
-from ._pb import rpc_pb2
 from ._wire.decode import compact_result, delete_view, get_view, put_view, txn_view
-from ._wire.view import evolve
+from ._wire.messages import CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest
+from ._wire.namespace import Namespace
+from ._wire.requests import txn_request
 from .config import ClientConfig
-from .errors import RequestTooLargeError, TooManyOpsError, _rejected
+from .errors import RequestTooLargeError, _rejected
 from .ops import (
     Compare,
     LeaseLike,
     Op,
     OpKind,
-    _check_txn_ops,
     _delete_fields,
-    _namespaced,
-    _ns_fields,
     _put_fields,
     _range_fields,
     _txn_fields,
@@ -43,10 +41,9 @@ from .types import (
 
 __all__ = ["KV"]
 
-_RangeRequest = rpc_pb2.RangeRequest
-_PutRequest = rpc_pb2.PutRequest
-_DeleteRangeRequest = rpc_pb2.DeleteRangeRequest
-_TxnRequest = rpc_pb2.TxnRequest
+_RangeRequest = RangeRequest
+_PutRequest = PutRequest
+_DeleteRangeRequest = DeleteRangeRequest
 # Enum members as module constants (an Enum class attribute read costs ~70 ns
 # on Python 3.11; these are read on every call).
 _GET = OpKind.GET
@@ -69,6 +66,8 @@ class KV:
         write_batcher: Coalescer | None = None,
     ) -> None:
         self._t = transport
+        #: The client's namespace, or None (one ``is None`` test per call without one).
+        self._ns = Namespace.of(transport.config)
         #: Coalescers of concurrent reads / writes (see aetcd._coalesce), or None.
         self._read_batcher = read_batcher
         self._write_batcher = write_batcher
@@ -90,9 +89,9 @@ class KV:
         not (see :class:`aetcd.OutcomeUnknownError`).
         """
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            op = _namespaced(op, ns)
+        ns = self._ns
+        if ns is not None:
+            op = ns.op(op)
         kind = op.kind
         fields = op._fields
         req: Any
@@ -104,7 +103,7 @@ class KV:
         elif kind is _DELETE:
             req = _DeleteRangeRequest(**fields)
         else:
-            req = _txn_request(t.config, fields, op._levels)
+            req = txn_request(t.config, fields, op._levels)
         result: OpResult
         if kind is _GET:
             result = get_view(await t.unary(t.kv.Range, req, timeout, write=False))
@@ -115,7 +114,7 @@ class KV:
         else:
             resp = await t.unary(t.kv.Txn, req, timeout, write=op._writes)
             result = txn_view(resp)
-        return _strip(result, len(ns)) if ns else result
+        return result if ns is None else ns.result(result)
 
     async def get(
         self,
@@ -166,9 +165,9 @@ class KV:
             max_create_revision,
         )
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            fields = _ns_fields("request_range", fields, ns)
+        ns = self._ns
+        if ns is not None:
+            fields = ns.fields("request_range", fields)
         batcher = self._read_batcher
         result: GetResult
         if batcher is not None and "serializable" not in fields:
@@ -180,9 +179,7 @@ class KV:
         else:
             req = _RangeRequest(**fields)
             result = get_view(await t.unary(t.kv.Range, req, timeout, write=False))
-        if ns:
-            return _strip_get(result, len(ns))
-        return result
+        return result if ns is None else ns.get(result)
 
     async def put(
         self,
@@ -204,9 +201,9 @@ class KV:
         fields = _put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
         t = self._t
         config = t.config
-        ns = config.namespace
-        if ns:
-            fields["key"] = ns + fields["key"]
+        ns = self._ns
+        if ns is not None:
+            fields["key"] = ns.prefix + fields["key"]  # a new dict: changed in place
         if len(fields["key"]) + len(fields["value"]) > config.max_request_bytes:
             _check_put_size(config, fields)  # raises
         req = _PutRequest(**fields)
@@ -215,8 +212,8 @@ class KV:
             response = await batcher.call(req, timeout, self._put)
         else:
             response = await t.unary(t.kv.Put, req, timeout, write=True)
-        if ns:
-            return _strip_put(put_view(response), len(ns))
+        if ns is not None:
+            return ns.put(put_view(response))
         return put_view(response)
 
     async def delete(
@@ -235,17 +232,17 @@ class KV:
         """
         fields = _delete_fields(key, prefix, range_end, from_key, prev_kv)
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            fields = _ns_fields("request_delete_range", fields, ns)
+        ns = self._ns
+        if ns is not None:
+            fields = ns.fields("request_delete_range", fields)
         req = _DeleteRangeRequest(**fields)
         batcher = self._write_batcher
         if batcher is not None:
             response = await batcher.call(req, timeout, self._delete)
         else:
             response = await t.unary(t.kv.DeleteRange, req, timeout, write=True)
-        if ns:
-            return _strip_delete(delete_view(response), len(ns))
+        if ns is not None:
+            return ns.delete(delete_view(response))
         return delete_view(response)
 
     async def txn(
@@ -263,12 +260,12 @@ class KV:
         """
         fields, writes, levels = _txn_fields(compare, success, failure)
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            fields = _ns_fields("request_txn", fields, ns)
-        req = _txn_request(t.config, fields, levels)
+        ns = self._ns
+        if ns is not None:
+            fields = ns.fields("request_txn", fields)
+        req = txn_request(t.config, fields, levels)
         result = txn_view(await t.unary(t.kv.Txn, req, timeout, write=writes))
-        return _strip_txn(result, len(ns)) if ns else result
+        return result if ns is None else ns.txn(result)
 
     async def compact(
         self, revision: int, *, physical: bool = False, timeout: float | None = None
@@ -282,7 +279,7 @@ class KV:
         if type(physical) is not bool:
             raise TypeError(f"physical must be bool, not {type(physical).__name__}")
         t = self._t
-        req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
+        req = CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
         return compact_result(resp)
 
@@ -296,58 +293,3 @@ def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
             "etcdserver: request is too large",
             f"put of {size} bytes exceeds max_request_bytes={config.max_request_bytes}",
         )
-
-
-def _txn_request(config: ClientConfig, fields: dict[str, Any], levels: int) -> Any:
-    """Build a TxnRequest in one protobuf call and check it against the server's limits."""
-    req = _TxnRequest(**fields)
-    if levels > config.max_txn_ops:
-        _check_txn_ops(req, config.max_txn_ops)  # raises, saying where
-        raise _rejected(
-            TooManyOpsError,
-            "etcdserver: too many operations in txn request",
-            f"txn has more than max_txn_ops={config.max_txn_ops} operations",
-        )
-    size = req.ByteSize()
-    if size > config.max_request_bytes:
-        raise _rejected(
-            RequestTooLargeError,
-            "etcdserver: request is too large",
-            f"txn of {size} bytes exceeds max_request_bytes={config.max_request_bytes}",
-        )
-    return req
-
-
-# -- namespaces: results come back with the namespace stripped from every key ---------
-
-
-def _strip_kvs(kvs: list[Any], n: int) -> list[Any]:
-    return [kv._with_key(kv.key[n:]) for kv in kvs]
-
-
-def _strip_get(result: GetResult, n: int) -> GetResult:
-    return evolve(result, kvs=_strip_kvs(result.kvs, n)) if result.kvs else result
-
-
-def _strip_put(result: PutResult, n: int) -> PutResult:
-    prev = result.prev_kv
-    return result if prev is None else evolve(result, prev_kv=prev._with_key(prev.key[n:]))
-
-
-def _strip_delete(result: DeleteResult, n: int) -> DeleteResult:
-    return evolve(result, prev_kvs=_strip_kvs(result.prev_kvs, n)) if result.prev_kvs else result
-
-
-def _strip_txn(result: TxnResult, n: int) -> TxnResult:
-    return evolve(result, _r=[_strip(r, n) for r in result.responses])
-
-
-def _strip(result: OpResult, n: int) -> OpResult:
-    """Remove the namespace (its length *n*) from every key of a result."""
-    if isinstance(result, GetResult):
-        return _strip_get(result, n)
-    if isinstance(result, PutResult):
-        return _strip_put(result, n)
-    if isinstance(result, DeleteResult):
-        return _strip_delete(result, n)
-    return _strip_txn(result, n)

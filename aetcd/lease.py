@@ -47,8 +47,9 @@ from ._backoff import Backoff
 from ._channel import State, Transport, not_sent
 from ._keys import INT64_MAX
 from ._lessor import KeepAlive, Kept, StreamCall, _needs_token
-from ._pb import rpc_pb2
+from ._wire import messages as pb
 from ._wire.decode import lease_info
+from ._wire.namespace import Namespace
 from .errors import (
     ConnectionFailedError,
     EtcdError,
@@ -426,6 +427,7 @@ class LeaseAPI:
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+        self._ns = Namespace.of(transport.config)
         self._keepalive: KeepAlive[Lease] | None = None
 
     async def aclose(self) -> None:
@@ -470,7 +472,7 @@ class LeaseAPI:
         lid = _check_id(id)
         self._t.deadline(timeout)  # validate before any I/O
         t = self._t
-        request = rpc_pb2.LeaseGrantRequest(TTL=seconds, ID=lid)
+        request = pb.LeaseGrantRequest(TTL=seconds, ID=lid)
         sent = time.monotonic()
         response = await t.unary(t.lease.LeaseGrant, request, timeout, write=lid != 0)
         if response.error:
@@ -488,7 +490,7 @@ class LeaseAPI:
         lid = _lease_id(lease)
         budget = self._t.deadline(timeout)
         t = self._t
-        request = rpc_pb2.LeaseRevokeRequest(ID=lid)
+        request = pb.LeaseRevokeRequest(ID=lid)
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
@@ -561,7 +563,7 @@ class LeaseAPI:
             timeout=timeout, metadata=metadata, wait_for_ready=True
         )
         try:
-            await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lid))
+            await call.write(pb.LeaseKeepAliveRequest(ID=lid))
             response = await call.read()
             await call.done_writing()  # let the server end the stream (see _lessor._hang_up)
             await call.code()
@@ -571,7 +573,7 @@ class LeaseAPI:
             raise error from None
         finally:
             call.cancel()  # a no-op once the stream ended
-        if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+        if not isinstance(response, pb.LeaseKeepAliveResponse):
             raise ConnectionFailedError("the server ended the keep-alive stream without a reply")
         return response.TTL
 
@@ -591,25 +593,22 @@ class LeaseAPI:
             raise TypeError(f"keys must be bool, not {type(keys).__name__}")
         self._t.deadline(timeout)
         t = self._t
-        request = rpc_pb2.LeaseTimeToLiveRequest(ID=lid, keys=keys)
+        request = pb.LeaseTimeToLiveRequest(ID=lid, keys=keys)
         response = await t.unary(t.lease.LeaseTimeToLive, request, timeout, write=False)
         if response.TTL < 0:
             self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
             raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")
         info = lease_info(response)
-        ns = t.config.namespace
-        if ns and info.keys:
-            inside = [k[len(ns) :] for k in info.keys if k.startswith(ns)]
-            info = dataclasses.replace(info, keys=inside)
+        ns = self._ns
+        if ns is not None and info.keys:
+            info = dataclasses.replace(info, keys=ns.keys(info.keys))
         return info
 
     async def leases(self, *, timeout: float | None = None) -> list[int]:
         """The ids of every lease the cluster currently holds."""
         self._t.deadline(timeout)
         t = self._t
-        response = await t.unary(
-            t.lease.LeaseLeases, rpc_pb2.LeaseLeasesRequest(), timeout, write=False
-        )
+        response = await t.unary(t.lease.LeaseLeases, pb.LeaseLeasesRequest(), timeout, write=False)
         return [status.ID for status in response.leases]
 
     def lease(self, ttl: int = 5, *, id: int = 0) -> _LeaseContext:

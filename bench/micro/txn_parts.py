@@ -74,21 +74,21 @@ CASES = [
 ]
 
 if hasattr(ops, "_txn_fields"):  # this tree: what KV.txn does before the RPC
-    from aetcd.kv import _txn_request
+    try:  # the wire layer builds and checks requests
+        from aetcd._wire.requests import txn_request as _txn_request
+    except ImportError:  # older tree: in kv.py
+        from aetcd.kv import _txn_request
+
     class _Cfg:
         max_txn_ops = 128
         max_request_bytes = 1536 * 1024
 
     def build_now():
-        fields, writes, levels = ops._txn_fields(
-            [Compare.value(k) == b"1"], [Op.put(k, b"2")], ()
-        )
+        fields, writes, levels = ops._txn_fields([Compare.value(k) == b"1"], [Op.put(k, b"2")], ())
         return _txn_request(_Cfg, fields, levels), writes
 
     CASES.append(("KV.txn request: compare + op + _txn_fields + build + checks", build_now))
-    CASES.append(
-        ("TxnResult view (1 put) + .succeeded", lambda: txn_view(txn_resp).succeeded)
-    )
+    CASES.append(("TxnResult view (1 put) + .succeeded", lambda: txn_view(txn_resp).succeeded))
 else:  # older tree: KV.txn built Op.txn, then walked it
 
     def build_before():
