@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from ._channel import State, Transport
 from ._coalesce import Coalescer
+from ._lease_blocks import _KeepAliveContext, _LeaseContext
 from .auth import AuthAPI
 from .cluster import ClusterAPI
 from .config import (
@@ -30,7 +31,7 @@ from .config import (
     Secret,
 )
 from .kv import KV
-from .lease import Lease, LeaseAPI, _KeepAliveContext, _LeaseContext
+from .lease import Lease, LeaseAPI
 from .maintenance import MaintenanceAPI, SnapshotStream
 from .ops import Compare, LeaseLike, Op
 from .types import (
