@@ -125,8 +125,7 @@ class Transport:
         self.stream_members: dict[str, Endpoint] = {}
         self._credentials: grpc.ChannelCredentials | None = None
         self._open_lock: asyncio.Lock | None = None
-        self._token_lock: asyncio.Lock | None = None
-        self._token_generation = 0
+        self.token = _token.Token(config, self._send_credentials, self._set_token)
         self._syncer: asyncio.Task[None] | None = None
         #: the streams opened (watch, keep-alive, snapshot, ...), for close()
         self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -167,13 +166,13 @@ class Transport:
         waits up to that long for a first connection (ConnectionFailedError);
         the client stays open either way.
         """
-        self._check_usable()
+        self.check_usable()
         if self._is_open():
             return
         if self._open_lock is None:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
-            self._check_usable()
+            self.check_usable()
             if self._is_open():
                 return
             if self.config.tls is not None:
@@ -181,13 +180,13 @@ class Transport:
             dial_timeout = self.config.connect_timeout if dial else None
             # Channels connect on the first call (which connects every member, for
             # failover), not here: opening a client sends nothing.
-            self.members = [self._new_member(ep) for ep in self.config.endpoints]
+            self.members = [self.new_member(ep) for ep in self.config.endpoints]
             self.state = State.OPENED
             if dial_timeout is not None:
                 await self.chooser.connected_member(dial_timeout)
             try:
                 if self.config.username is not None:
-                    await self._authenticate()
+                    await self.token.refresh()
                 if self.config.auto_sync_interval is not None:
                     self._syncer = asyncio.get_running_loop().create_task(
                         _autosync.sync_loop(self, self.config.auto_sync_interval),
@@ -207,7 +206,8 @@ class Transport:
         await self.open(dial=False)
         return (await self.chooser.connected_member(timeout)).endpoint
 
-    def _new_member(self, endpoint: Endpoint) -> Member:
+    def new_member(self, endpoint: Endpoint) -> Member:
+        """A member for *endpoint*, on a channel of its own (not connected yet)."""
         return Member(endpoint, make_channel(self.config, endpoint, self._credentials))
 
     def _is_open(self) -> bool:
@@ -242,7 +242,8 @@ class Transport:
                 # that closing the loop next loses nothing and logs no error.
                 await asyncio.sleep(_CANCEL_DRAIN)
 
-    def _check_usable(self) -> None:
+    def check_usable(self) -> None:
+        """Raise :class:`aetcd.ClientClosedError` if the client is closed or was forked."""
         if self.forked:
             raise ClientClosedError(
                 "this client was created in another process; gRPC channels do not survive "
@@ -403,7 +404,7 @@ class Transport:
                 refreshed = True
                 left = None if deadline is None else deadline - loop.time()
                 try:
-                    await self._authenticate(left)
+                    await self.token.refresh(left)
                 except DeadlineExceededError as exc:
                     what = " (the write was refused, not applied)" if write else ""
                     raise DeadlineExceededError(
@@ -460,13 +461,18 @@ class Transport:
 
     # -- auth (see _token) -------------------------------------------------------
 
-    async def _authenticate(self, timeout: float | None = None) -> None:
-        await _token.authenticate(self, timeout)
+    def _send_credentials(
+        self, request: Credentials, timeout: float | None
+    ) -> Awaitable[pb.AuthenticateResponse]:
+        """The Authenticate call of :meth:`Token.refresh`: retried like a read, and
+        never itself refreshing the token."""
+        method = cast(Callable[..., Awaitable[pb.AuthenticateResponse]], self.auth.Authenticate)
+        return self._call(method, request, timeout, write=False, refresh=False)
 
     async def refresh_token(self) -> None:
         """Re-authenticate (streams call this after an auth error before reopening)."""
         if self.config.username is not None:
-            await self._authenticate()
+            await self.token.refresh()
 
     # -- endpoint auto-sync (see _autosync) ----------------------------------------
 

@@ -298,7 +298,7 @@ class LeaseAPI:
         """The client's shared keep-alive manager, created on first use."""
         keeper = self._keepalive
         if keeper is None:
-            self._t._check_usable()
+            self._t.check_usable()
             keeper = self._keepalive = KeepAlive[Lease](self._t)
         return keeper
 
