@@ -10,8 +10,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from ._members import Member
-from ._pb import rpc_pb2
 from ._state import State
+from ._wire import messages as pb
 from .config import Endpoint
 from .errors import EtcdError
 
@@ -38,8 +38,8 @@ async def sync_endpoints(t: Transport) -> list[Endpoint]:
     TLS setting. Members that left are closed (their streams move to
     others); the list is never emptied. Returns the new list.
     """
-    response = await t.unary(t.cluster.MemberList, rpc_pb2.MemberListRequest(), None, write=False)
-    secure = t._credentials is not None
+    response = await t.unary(t.cluster.MemberList, pb.MemberListRequest(), None, write=False)
+    secure = t.config.tls is not None
     found: list[Endpoint] = []
     for m in response.members:
         if not m.name or m.isLearner:
@@ -54,7 +54,7 @@ async def sync_endpoints(t: Transport) -> list[Endpoint]:
     if not found or t.state is not State.OPENED:
         return t.endpoints
     keep: dict[str, Member | None] = {m.endpoint.address: m for m in t.members}
-    new = [keep.pop(ep.address, None) or t._new_member(ep) for ep in found]
+    new = [keep.pop(ep.address, None) or t.new_member(ep) for ep in found]
     for member in new:
         member.state(connect=True)
     t.members = new

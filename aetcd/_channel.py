@@ -42,9 +42,9 @@ from . import _autosync, _token
 from ._backoff import Backoff
 from ._keys import to_timeout
 from ._members import Chooser, Member, Method, Router, make_channel
-from ._pb import rpc_pb2, rpc_pb2_grpc, v3election_pb2_grpc, v3lock_pb2_grpc
 from ._state import State, not_sent
 from ._token import Credentials
+from ._wire import messages as pb
 from .config import ClientConfig, Endpoint
 from .errors import _NOT_APPLIED as NOT_APPLIED
 from .errors import (
@@ -80,14 +80,14 @@ _READY: Final = grpc.ChannelConnectivity.READY
 # Requests that carry hasleader=true (KV and lease calls that need raft anyway).
 _NEEDS_LEADER: Final = frozenset(
     {
-        rpc_pb2.PutRequest,
-        rpc_pb2.DeleteRangeRequest,
-        rpc_pb2.TxnRequest,
-        rpc_pb2.CompactionRequest,
-        rpc_pb2.LeaseGrantRequest,
-        rpc_pb2.LeaseRevokeRequest,
-        rpc_pb2.LeaseTimeToLiveRequest,
-        rpc_pb2.LeaseLeasesRequest,
+        pb.PutRequest,
+        pb.DeleteRangeRequest,
+        pb.TxnRequest,
+        pb.CompactionRequest,
+        pb.LeaseGrantRequest,
+        pb.LeaseRevokeRequest,
+        pb.LeaseTimeToLiveRequest,
+        pb.LeaseLeasesRequest,
     }
 )
 _HASLEADER: Final = ("hasleader", "true")
@@ -125,8 +125,7 @@ class Transport:
         self.stream_members: dict[str, Endpoint] = {}
         self._credentials: grpc.ChannelCredentials | None = None
         self._open_lock: asyncio.Lock | None = None
-        self._token_lock: asyncio.Lock | None = None
-        self._token_generation = 0
+        self.token = _token.Token(config, self._send_credentials, self._set_token)
         self._syncer: asyncio.Task[None] | None = None
         #: the streams opened (watch, keep-alive, snapshot, ...), for close()
         self.streams: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -135,12 +134,12 @@ class Transport:
         # The stubs exist from the start: their methods pick a member when
         # called, and unary() opens the transport first.
         router = cast(grpc.aio.Channel, Router(self))
-        self.kv = rpc_pb2_grpc.KVStub(router)
-        self.watch = rpc_pb2_grpc.WatchStub(router)
-        self.lease = rpc_pb2_grpc.LeaseStub(router)
-        self.cluster = rpc_pb2_grpc.ClusterStub(router)
-        self.maintenance = rpc_pb2_grpc.MaintenanceStub(router)
-        self.auth = rpc_pb2_grpc.AuthStub(router)
+        self.kv = pb.KVStub(router)
+        self.watch = pb.WatchStub(router)
+        self.lease = pb.LeaseStub(router)
+        self.cluster = pb.ClusterStub(router)
+        self.maintenance = pb.MaintenanceStub(router)
+        self.auth = pb.AuthStub(router)
         # Authenticate takes Credentials too, so the password stays wrapped.
         self.auth.Authenticate = cast(
             Any,
@@ -150,12 +149,12 @@ class Transport:
                 "/etcdserverpb.Auth/Authenticate",
                 {
                     "request_serializer": _token.serialize_authenticate,
-                    "response_deserializer": rpc_pb2.AuthenticateResponse.FromString,
+                    "response_deserializer": pb.AuthenticateResponse.FromString,
                 },
             ),
         )
-        self.lock = v3lock_pb2_grpc.LockStub(router)
-        self.election = v3election_pb2_grpc.ElectionStub(router)
+        self.lock = pb.LockStub(router)
+        self.election = pb.ElectionStub(router)
         _live.add(self)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -167,13 +166,13 @@ class Transport:
         waits up to that long for a first connection (ConnectionFailedError);
         the client stays open either way.
         """
-        self._check_usable()
+        self.check_usable()
         if self._is_open():
             return
         if self._open_lock is None:
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
-            self._check_usable()
+            self.check_usable()
             if self._is_open():
                 return
             if self.config.tls is not None:
@@ -181,13 +180,13 @@ class Transport:
             dial_timeout = self.config.connect_timeout if dial else None
             # Channels connect on the first call (which connects every member, for
             # failover), not here: opening a client sends nothing.
-            self.members = [self._new_member(ep) for ep in self.config.endpoints]
+            self.members = [self.new_member(ep) for ep in self.config.endpoints]
             self.state = State.OPENED
             if dial_timeout is not None:
                 await self.chooser.connected_member(dial_timeout)
             try:
                 if self.config.username is not None:
-                    await self._authenticate()
+                    await self.token.refresh()
                 if self.config.auto_sync_interval is not None:
                     self._syncer = asyncio.get_running_loop().create_task(
                         _autosync.sync_loop(self, self.config.auto_sync_interval),
@@ -207,7 +206,8 @@ class Transport:
         await self.open(dial=False)
         return (await self.chooser.connected_member(timeout)).endpoint
 
-    def _new_member(self, endpoint: Endpoint) -> Member:
+    def new_member(self, endpoint: Endpoint) -> Member:
+        """A member for *endpoint*, on a channel of its own (not connected yet)."""
         return Member(endpoint, make_channel(self.config, endpoint, self._credentials))
 
     def _is_open(self) -> bool:
@@ -242,7 +242,8 @@ class Transport:
                 # that closing the loop next loses nothing and logs no error.
                 await asyncio.sleep(_CANCEL_DRAIN)
 
-    def _check_usable(self) -> None:
+    def check_usable(self) -> None:
+        """Raise :class:`aetcd.ClientClosedError` if the client is closed or was forked."""
         if self.forked:
             raise ClientClosedError(
                 "this client was created in another process; gRPC channels do not survive "
@@ -291,7 +292,7 @@ class Transport:
     def _metadata_for(self, request: Any) -> tuple[tuple[str, str], ...] | None:
         kind = type(request)
         if (
-            kind in _NEEDS_LEADER or (kind is rpc_pb2.RangeRequest and not request.serializable)
+            kind in _NEEDS_LEADER or (kind is pb.RangeRequest and not request.serializable)
         ) and self.require_leader():
             return self._leader_metadata
         return self.metadata
@@ -403,7 +404,7 @@ class Transport:
                 refreshed = True
                 left = None if deadline is None else deadline - loop.time()
                 try:
-                    await self._authenticate(left)
+                    await self.token.refresh(left)
                 except DeadlineExceededError as exc:
                     what = " (the write was refused, not applied)" if write else ""
                     raise DeadlineExceededError(
@@ -460,13 +461,18 @@ class Transport:
 
     # -- auth (see _token) -------------------------------------------------------
 
-    async def _authenticate(self, timeout: float | None = None) -> None:
-        await _token.authenticate(self, timeout)
+    def _send_credentials(
+        self, request: Credentials, timeout: float | None
+    ) -> Awaitable[pb.AuthenticateResponse]:
+        """The Authenticate call of :meth:`Token.refresh`: retried like a read, and
+        never itself refreshing the token."""
+        method = cast(Callable[..., Awaitable[pb.AuthenticateResponse]], self.auth.Authenticate)
+        return self._call(method, request, timeout, write=False, refresh=False)
 
     async def refresh_token(self) -> None:
         """Re-authenticate (streams call this after an auth error before reopening)."""
         if self.config.username is not None:
-            await self._authenticate()
+            await self.token.refresh()
 
     # -- endpoint auto-sync (see _autosync) ----------------------------------------
 

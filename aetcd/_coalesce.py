@@ -39,9 +39,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeAlias
 
 from ._channel import Transport, not_sent
-from ._pb import rpc_pb2
+from ._wire import messages as pb
+from ._wire.decode import get_view, header_view
 from .errors import ClientClosedError, EtcdError, OutcomeUnknownError
-from .types import _get_view, _header_view
 
 # Per-request framing inside a TxnRequest, on top of the request's own size.
 _OP_OVERHEAD: Final = 16
@@ -50,8 +50,8 @@ _OP_OVERHEAD: Final = 16
 # plus the tags and length prefixes (<= 6 bytes each) of key and range_end.
 _RANGE_FIXED_MAX: Final = 11 * 11 + 2 * 6
 
-_RangeRequest = rpc_pb2.RangeRequest
-_TxnRequest = rpc_pb2.TxnRequest
+_RangeRequest = pb.RangeRequest
+_TxnRequest = pb.TxnRequest
 _get_running_loop = asyncio.get_running_loop
 
 #: A read waiting for its batch: (RangeRequest fields, future, deadline or None).
@@ -113,7 +113,7 @@ class Coalescer:
         future: asyncio.Future[Any] = loop.create_future()
         pending = _Pending(request, future, None if t is None else loop.time() + t)
         key = request.key
-        ranged = isinstance(request, rpc_pb2.DeleteRangeRequest) and bool(request.range_end)
+        ranged = isinstance(request, pb.DeleteRangeRequest) and bool(request.range_end)
         if ranged or key in self._keys:
             # A txn cannot write one key twice, and a ranged delete could
             # overlap the others: close the batch so far and start a new one;
@@ -260,7 +260,7 @@ class Coalescer:
                 raise
             return
         if not future.done():
-            future.set_result(_get_view(response))
+            future.set_result(get_view(response))
 
     async def _send_reads(self, batch: list[_Read]) -> None:
         now = _get_running_loop().time()
@@ -305,8 +305,8 @@ class Coalescer:
         if len(responses) != len(live):  # not from a sane server; never leave a caller waiting
             await asyncio.gather(*(self._read_alone(r) for r in live))
             return
-        header = _header_view(txn.header)
-        views = [_get_view(op.response_range, header) for op in responses]
+        header = header_view(txn.header)
+        views = [get_view(op.response_range, header) for op in responses]
         for r, view in zip(live, views, strict=True):
             future = r[1]
             if not future.done():
@@ -352,7 +352,7 @@ class Coalescer:
             p.future.set_exception(not_sent(True, _LATE))
             return
         t = self._t
-        method = t.kv.Put if isinstance(p.request, rpc_pb2.PutRequest) else t.kv.DeleteRange
+        method = t.kv.Put if isinstance(p.request, pb.PutRequest) else t.kv.DeleteRange
         try:
             response = await t.unary(method, p.request, remaining, write=True)
         except BaseException as exc:
@@ -379,7 +379,7 @@ class Coalescer:
         # protobuf call, copying each request once.
         ops: list[Any] = [
             {"request_put": p.request}
-            if isinstance(p.request, rpc_pb2.PutRequest)
+            if isinstance(p.request, pb.PutRequest)
             else {"request_delete_range": p.request}
             for p in live
         ]
@@ -390,7 +390,7 @@ class Coalescer:
         self.batches_sent += 1
         self.requests_coalesced += len(live)
         try:
-            request = rpc_pb2.TxnRequest(success=ops)
+            request = pb.TxnRequest(success=ops)
             txn = await t.unary(t.kv.Txn, request, timeout, write=True)
         except OutcomeUnknownError as exc:
             # The batch may or may not have been applied: so may each write.

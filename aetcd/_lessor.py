@@ -23,7 +23,7 @@ import grpc
 import grpc.aio
 
 from ._channel import Transport
-from ._pb import rpc_pb2
+from ._wire import messages as pb
 from .errors import (
     AuthenticationError,
     ClientClosedError,
@@ -44,7 +44,7 @@ _IDLE_LINGER: Final = 5.0  # keep the stream this long after the last lease leav
 _HANG_UP_GRACE: Final = 1.0  # for the server to end a half-closed stream cleanly
 
 StreamCall: TypeAlias = grpc.aio.StreamStreamCall[
-    rpc_pb2.LeaseKeepAliveRequest, rpc_pb2.LeaseKeepAliveResponse
+    pb.LeaseKeepAliveRequest, pb.LeaseKeepAliveResponse
 ]
 
 
@@ -117,7 +117,7 @@ class Kept(Generic[H]):
         self.next = -math.inf  # when the live heap entry is due
         self.confirmed = False  # a keep-alive was answered with TTL > 0
         self.retried = False  # the one startup retry on TTL 0 was used
-        self.request = rpc_pb2.LeaseKeepAliveRequest(ID=id)
+        self.request = pb.LeaseKeepAliveRequest(ID=id)
 
     def stop(self) -> None:
         """Stop keeping the lease alive (no revoke, no loss reported)."""
@@ -381,7 +381,7 @@ class KeepAlive(Generic[H]):
                 error = _from_grpc(exc)
                 error.__cause__ = exc
                 return error
-            if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+            if not isinstance(response, pb.LeaseKeepAliveResponse):
                 return ConnectionFailedError("the server ended the keep-alive stream")
             self.received += 1
             self._established = True

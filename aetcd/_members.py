@@ -20,14 +20,15 @@ import asyncio
 import contextlib
 import logging
 import re
+import weakref
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 import grpc
 import grpc.aio
 
-from ._pb import rpc_pb2
 from ._state import State, not_sent
+from ._wire import messages as pb
 from .config import TLS, ClientConfig, Endpoint
 from .errors import (
     ClientClosedError,
@@ -36,9 +37,6 @@ from .errors import (
     EtcdError,
     NoLeaderError,
 )
-
-if TYPE_CHECKING:
-    from ._channel import Transport
 
 _log = logging.getLogger("aetcd")
 
@@ -121,12 +119,37 @@ class Member:
         return bound
 
 
+class Host(Protocol):
+    """What this module needs of its transport (:class:`aetcd._channel.Transport`),
+    and all it touches: the chooser reads the members and the client's state,
+    probes through the Maintenance stub and reports trouble; a stub method picks
+    a member and records the stream it opened."""
+
+    config: ClientConfig
+    members: list[Member]
+    state: State
+    forked: bool
+    metadata: tuple[tuple[str, str], ...] | None
+    maintenance: pb.MaintenanceStub
+    stream_members: dict[str, Endpoint]
+    streams: weakref.WeakSet[Any]
+
+    @property
+    def endpoints(self) -> list[Endpoint]: ...
+
+    def check_usable(self) -> None: ...
+
+    def note_trouble(self) -> None: ...
+
+    def pick(self, avoid: Iterable[Member] = ()) -> Member: ...
+
+
 class Method:
     """A stub method that picks a member each time it is called."""
 
     __slots__ = ("kind", "options", "path", "transport")
 
-    def __init__(self, transport: Transport, kind: str, path: str, options: dict[str, Any]) -> None:
+    def __init__(self, transport: Host, kind: str, path: str, options: dict[str, Any]) -> None:
         self.transport = transport
         self.kind = kind
         self.path = path
@@ -144,7 +167,7 @@ class Router:
     """What the generated stubs are built on instead of a channel: each of
     their methods becomes a :class:`Method` that chooses a member per call."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Host) -> None:
         self._t = transport
 
     def _method(self, kind: str, path: str, kwargs: dict[str, Any]) -> Method:
@@ -172,7 +195,7 @@ class Chooser:
     """Which member a call goes to: round robin, suspicion, probes, waiting for a
     connection, and telling a TLS misconfiguration from a member restarting."""
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Host) -> None:
         self._t = transport
         self._rr = 0
         self._tls_failing_since: float | None = None
@@ -195,7 +218,7 @@ class Chooser:
         """
         members = self._t.members
         if not members:
-            self._t._check_usable()
+            self._t.check_usable()
             raise ClientClosedError("the client is not open")
         if len(members) == 1:
             return members[0]
@@ -243,7 +266,7 @@ class Chooser:
         status = member.callable(cast(Method, self._t.maintenance.Status))
         try:
             response = await status(
-                rpc_pb2.StatusRequest(),
+                pb.StatusRequest(),
                 timeout=_PROBE_TIMEOUT,
                 metadata=self._t.metadata,
                 wait_for_ready=True,
@@ -278,7 +301,7 @@ class Chooser:
         """Wait until some member's channel changes state (or *timeout*, at most 1 s)."""
         members = list(self._t.members)
         if not members:
-            self._t._check_usable()
+            self._t.check_usable()
             return
         waiters = [
             asyncio.ensure_future(m.channel.wait_for_state_change(m.state(connect=False)))
@@ -302,7 +325,7 @@ class Chooser:
         half a second, so a member closing connections while it restarts does
         not count.
         """
-        if self._t._credentials is None and not any(m.endpoint.secure for m in self._t.members):
+        if self._t.config.tls is None and not any(m.endpoint.secure for m in self._t.members):
             return
         members = list(self._t.members)
         if not members or any(m.state(connect=False) is not _FAILED for m in members):
@@ -314,7 +337,7 @@ class Chooser:
             try:
                 # Not wait_for_ready: on a failed channel this returns the last
                 # connection error at once, without sending anything.
-                await status(rpc_pb2.StatusRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False)
+                await status(pb.StatusRequest(), timeout=_PROBE_TIMEOUT, wait_for_ready=False)
             except grpc.aio.AioRpcError as exc:
                 text = exc.details() or ""
                 if not _TLS_FAILURE.search(text):

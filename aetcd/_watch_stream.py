@@ -25,7 +25,7 @@ import grpc.aio
 
 from ._backoff import Backoff
 from ._channel import State, Transport
-from ._pb import rpc_pb2
+from ._wire import messages as pb
 from .errors import (
     AuthenticationError,
     ClientClosedError,
@@ -60,15 +60,15 @@ class Subscriber(Protocol):
     _done: bool  # ended: never created again
     _paused: bool  # cancelled on the server until its consumer catches up
 
-    def _create_request(self, watch_id: int) -> rpc_pb2.WatchRequest: ...
+    def _create_request(self, watch_id: int) -> pb.WatchRequest: ...
 
-    def _on_created(self, header: rpc_pb2.ResponseHeader) -> None: ...
+    def _on_created(self, header: pb.ResponseHeader) -> None: ...
 
-    def _on_events(self, response: rpc_pb2.WatchResponse, events: Sequence[Any]) -> bool: ...
+    def _on_events(self, response: pb.WatchResponse, events: Sequence[Any]) -> bool: ...
 
-    def _on_progress(self, header: rpc_pb2.ResponseHeader) -> None: ...
+    def _on_progress(self, header: pb.ResponseHeader) -> None: ...
 
-    def _on_broadcast_progress(self, header: rpc_pb2.ResponseHeader, trusted: bool) -> None: ...
+    def _on_broadcast_progress(self, header: pb.ResponseHeader, trusted: bool) -> None: ...
 
     def _fail(self, error: BaseException) -> None: ...
 
@@ -109,7 +109,7 @@ class WatchStream:
         # that answer belongs to the oldest create still unanswered.
         self._unanswered: deque[int] = deque()
         self._ids = itertools.count(1)
-        self._queue: asyncio.Queue[rpc_pb2.WatchRequest] = asyncio.Queue()
+        self._queue: asyncio.Queue[pb.WatchRequest] = asyncio.Queue()
         self._connected = False
         self._task: asyncio.Task[None] | None = None
         self._call: Any = None
@@ -157,13 +157,13 @@ class WatchStream:
             del self._by_id[wid]
         if wid and self._connected and wid not in self._cancelling:
             self._cancelling.add(wid)
-            self.send(rpc_pb2.WatchRequest(cancel_request=rpc_pb2.WatchCancelRequest(watch_id=wid)))
+            self.send(pb.WatchRequest(cancel_request=pb.WatchCancelRequest(watch_id=wid)))
 
     def _watch_of(self, wid: int) -> Subscriber | None:
         ref = self._by_id.get(wid)
         return None if ref is None else ref()
 
-    def send(self, request: rpc_pb2.WatchRequest) -> None:
+    def send(self, request: pb.WatchRequest) -> None:
         if self._connected:
             self._queue.put_nowait(request)
 
@@ -290,7 +290,7 @@ class WatchStream:
         """Whether the server's requested progress notifications are safe (>= 3.5.8)."""
         try:
             status = await self._t.unary(
-                self._t.maintenance.Status, rpc_pb2.StatusRequest(), None, write=False
+                self._t.maintenance.Status, pb.StatusRequest(), None, write=False
             )
         except EtcdError:
             return False
@@ -299,7 +299,7 @@ class WatchStream:
             return False
         return tuple(int(x) for x in match.groups()) >= (3, 5, 8)
 
-    def _dispatch(self, r: rpc_pb2.WatchResponse) -> None:
+    def _dispatch(self, r: pb.WatchResponse) -> None:
         # Events for a live watch, whole (not a fragment): the one case that
         # happens per response under load, checked first and with as few
         # protobuf field reads as possible. Everything else is _control().
@@ -317,7 +317,7 @@ class WatchStream:
                     return
         self._control(r)
 
-    def _control(self, r: rpc_pb2.WatchResponse) -> None:
+    def _control(self, r: pb.WatchResponse) -> None:
         """Handle a response other than a plain batch of events."""
         wid = r.watch_id
         if r.created:

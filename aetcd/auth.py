@@ -19,10 +19,11 @@ from google.protobuf.message import Message
 from ._channel import Credentials, Transport
 from ._keys import FROM_KEY, prefix_range_end, to_bytes
 from ._members import Method
-from ._pb import auth_pb2, rpc_pb2
+from ._wire import decode
+from ._wire import messages as pb
 from .config import Secret
 from .errors import EmptyKeyError, InvalidArgumentError, _rejected
-from .types import AuthStatus, Permission, ResponseHeader, Role, RolePermission, User
+from .types import AuthStatus, Permission, ResponseHeader, Role, User
 
 __all__ = ["AuthAPI"]
 
@@ -129,9 +130,9 @@ class AuthAPI:
     def __init__(self, transport: Transport) -> None:
         self._t = transport
         # Like Authenticate's, these take a wrapper so the password stays wrapped.
-        self._user_add = _password_method(transport, "UserAdd", rpc_pb2.AuthUserAddResponse)
+        self._user_add = _password_method(transport, "UserAdd", pb.AuthUserAddResponse)
         self._user_change_password = _password_method(
-            transport, "UserChangePassword", rpc_pb2.AuthUserChangePasswordResponse
+            transport, "UserChangePassword", pb.AuthUserChangePasswordResponse
         )
 
     # -- the switch ------------------------------------------------------------
@@ -146,18 +147,18 @@ class AuthAPI:
         :class:`aetcd.AuthenticationError`.
         """
         t = self._t
-        await t.unary(t.auth.AuthEnable, rpc_pb2.AuthEnableRequest(), timeout, write=True)
+        await t.unary(t.auth.AuthEnable, pb.AuthEnableRequest(), timeout, write=True)
 
     async def auth_disable(self, *, timeout: float | None = None) -> None:
         """Turn authentication off (needs the root role while it is on)."""
         t = self._t
-        await t.unary(t.auth.AuthDisable, rpc_pb2.AuthDisableRequest(), timeout, write=True)
+        await t.unary(t.auth.AuthDisable, pb.AuthDisableRequest(), timeout, write=True)
 
     async def auth_status(self, *, timeout: float | None = None) -> AuthStatus:
         """Whether auth is on, and the auth store's revision."""
         t = self._t
-        resp = await t.unary(t.auth.AuthStatus, rpc_pb2.AuthStatusRequest(), timeout, write=False)
-        return AuthStatus._from_pb(resp)
+        resp = await t.unary(t.auth.AuthStatus, pb.AuthStatusRequest(), timeout, write=False)
+        return decode.auth_status(resp)
 
     async def authenticate(
         self, name: str, password: str | Secret, *, timeout: float | None = None
@@ -207,9 +208,7 @@ class AuthAPI:
                 raise InvalidArgumentError("a password is required unless no_password=True")
             secret = _nonempty(password)
         req = _WithPassword(
-            rpc_pb2.AuthUserAddRequest(
-                name=user, options=auth_pb2.UserAddOptions(no_password=no_password)
-            ),
+            pb.AuthUserAddRequest(name=user, options=pb.UserAddOptions(no_password=no_password)),
             secret,
         )
         await self._t.unary(self._user_add, req, timeout, write=True)
@@ -218,20 +217,18 @@ class AuthAPI:
         """User *name* and its roles (:class:`aetcd.AuthAdminError` if unknown)."""
         user = _name(name, "name")
         t = self._t
-        resp = await t.unary(
-            t.auth.UserGet, rpc_pb2.AuthUserGetRequest(name=user), timeout, write=False
-        )
+        resp = await t.unary(t.auth.UserGet, pb.AuthUserGetRequest(name=user), timeout, write=False)
         return User(_header(resp), user, list(resp.roles))
 
     async def user_list(self, *, timeout: float | None = None) -> list[str]:
         """The names of every user."""
         t = self._t
-        resp = await t.unary(t.auth.UserList, rpc_pb2.AuthUserListRequest(), timeout, write=False)
+        resp = await t.unary(t.auth.UserList, pb.AuthUserListRequest(), timeout, write=False)
         return list(resp.users)
 
     async def user_delete(self, name: str, *, timeout: float | None = None) -> None:
         """Delete user *name* (:class:`aetcd.AuthAdminError` if unknown)."""
-        req = rpc_pb2.AuthUserDeleteRequest(name=_name(name, "name"))
+        req = pb.AuthUserDeleteRequest(name=_name(name, "name"))
         t = self._t
         await t.unary(t.auth.UserDelete, req, timeout, write=True)
 
@@ -241,20 +238,18 @@ class AuthAPI:
         """Set a new password (``str`` or :class:`aetcd.Secret`) for user *name*;
         its existing tokens stay valid until they expire."""
         password = _nonempty(_wrap(password))  # the plain text out of this frame's locals
-        req = _WithPassword(
-            rpc_pb2.AuthUserChangePasswordRequest(name=_name(name, "name")), password
-        )
+        req = _WithPassword(pb.AuthUserChangePasswordRequest(name=_name(name, "name")), password)
         await self._t.unary(self._user_change_password, req, timeout, write=True)
 
     async def user_grant_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
         """Grant *role* to *user* (:class:`aetcd.AuthAdminError` if either is unknown)."""
-        req = rpc_pb2.AuthUserGrantRoleRequest(user=_name(user, "user"), role=_name(role, "role"))
+        req = pb.AuthUserGrantRoleRequest(user=_name(user, "user"), role=_name(role, "role"))
         t = self._t
         await t.unary(t.auth.UserGrantRole, req, timeout, write=True)
 
     async def user_revoke_role(self, user: str, role: str, *, timeout: float | None = None) -> None:
         """Take *role* away from *user* (:class:`aetcd.AuthAdminError` if not granted)."""
-        req = rpc_pb2.AuthUserRevokeRoleRequest(name=_name(user, "user"), role=_name(role, "role"))
+        req = pb.AuthUserRevokeRoleRequest(name=_name(user, "user"), role=_name(role, "role"))
         t = self._t
         await t.unary(t.auth.UserRevokeRole, req, timeout, write=True)
 
@@ -266,7 +261,7 @@ class AuthAPI:
         The role named ``root`` is special: it may do everything, including
         auth administration.
         """
-        req = rpc_pb2.AuthRoleAddRequest(name=_name(name, "name", "etcdserver: role name is empty"))
+        req = pb.AuthRoleAddRequest(name=_name(name, "name", "etcdserver: role name is empty"))
         t = self._t
         await t.unary(t.auth.RoleAdd, req, timeout, write=True)
 
@@ -274,20 +269,18 @@ class AuthAPI:
         """Role *name* and its permissions (:class:`aetcd.AuthAdminError` if unknown)."""
         role = _name(name, "name")
         t = self._t
-        resp = await t.unary(
-            t.auth.RoleGet, rpc_pb2.AuthRoleGetRequest(role=role), timeout, write=False
-        )
-        return Role(_header(resp), role, [RolePermission._from_pb(p) for p in resp.perm])
+        resp = await t.unary(t.auth.RoleGet, pb.AuthRoleGetRequest(role=role), timeout, write=False)
+        return Role(_header(resp), role, [decode.role_permission(p) for p in resp.perm])
 
     async def role_list(self, *, timeout: float | None = None) -> list[str]:
         """The names of every role."""
         t = self._t
-        resp = await t.unary(t.auth.RoleList, rpc_pb2.AuthRoleListRequest(), timeout, write=False)
+        resp = await t.unary(t.auth.RoleList, pb.AuthRoleListRequest(), timeout, write=False)
         return list(resp.roles)
 
     async def role_delete(self, name: str, *, timeout: float | None = None) -> None:
         """Delete role *name*; users that had it lose it."""
-        req = rpc_pb2.AuthRoleDeleteRequest(role=_name(name, "name"))
+        req = pb.AuthRoleDeleteRequest(role=_name(name, "name"))
         t = self._t
         await t.unary(t.auth.RoleDelete, req, timeout, write=True)
 
@@ -313,11 +306,9 @@ class AuthAPI:
         name = _name(role, "role")
         k, end = _key_range(key, prefix, range_end, from_key)
         p = _permission(perm)
-        req = rpc_pb2.AuthRoleGrantPermissionRequest(
+        req = pb.AuthRoleGrantPermissionRequest(
             name=name,
-            perm=auth_pb2.Permission(
-                permType=auth_pb2.Permission.Type.ValueType(p), key=k, range_end=end
-            ),
+            perm=pb.Permission(permType=pb.Permission.Type.ValueType(p), key=k, range_end=end),
         )
         t = self._t
         await t.unary(t.auth.RoleGrantPermission, req, timeout, write=True)
@@ -337,10 +328,10 @@ class AuthAPI:
         """
         name = _name(role, "role")
         k, end = _key_range(key, prefix, range_end, from_key)
-        req = rpc_pb2.AuthRoleRevokePermissionRequest(role=name, key=k, range_end=end)
+        req = pb.AuthRoleRevokePermissionRequest(role=name, key=k, range_end=end)
         t = self._t
         await t.unary(t.auth.RoleRevokePermission, req, timeout, write=True)
 
 
-def _header(resp: rpc_pb2.AuthUserGetResponse | rpc_pb2.AuthRoleGetResponse) -> ResponseHeader:
-    return ResponseHeader._from_pb(resp.header)
+def _header(resp: pb.AuthUserGetResponse | pb.AuthRoleGetResponse) -> ResponseHeader:
+    return decode.header_view(resp.header)

@@ -3,22 +3,24 @@
 :class:`Client` owns the :class:`~aetcd._channel.Transport`, one private
 object per etcd service (``_kv``, ``_leases``, ``_watches``, ``_cluster``,
 ``_maintenance``, ``_auth``) and one :class:`contextlib.AsyncExitStack` on
-which everything with background work registers its shutdown. Its public
-methods are one-line delegators: plain functions returning the service's
-coroutine, so a call costs no coroutine frame of its own. The recipe
-shortcuts import their recipe on first use: ``import aetcd`` loads none.
+which everything with background work registers its shutdown (all built by
+``aetcd._compose``). Its public methods are one-line delegators: plain
+functions returning the service's coroutine, so a call costs no coroutine
+frame of its own. The recipe shortcuts (``aetcd._shortcuts``) import their
+recipe on first use: ``import aetcd`` loads none.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self
 
+from . import _shortcuts
 from ._channel import State, Transport
-from ._coalesce import Coalescer
+from ._compose import compose, doc
+from ._lease_blocks import _KeepAliveContext, _LeaseContext
 from .auth import AuthAPI
 from .cluster import ClusterAPI
 from .config import (
@@ -30,7 +32,7 @@ from .config import (
     Secret,
 )
 from .kv import KV
-from .lease import Lease, LeaseAPI, _KeepAliveContext, _LeaseContext
+from .lease import Lease, LeaseAPI
 from .maintenance import MaintenanceAPI, SnapshotStream
 from .ops import Compare, LeaseLike, Op
 from .types import (
@@ -67,26 +69,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Client"]
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
 # (The types above are imported at run time, from modules loaded anyway, so
 # that the docs can resolve the delegators' annotations.)
-
-# The recipes' defaults, repeated so that the signatures below need no recipe
-# module (tests/unit/test_client_shortcuts.py checks they agree).
-_DEFAULT_SESSION_TTL = 60
-_DEFAULT_LOCK_TTL = 10
-_DEFAULT_ELECTION_TTL = 10
-
-
-def _doc(source: Callable[..., Any]) -> Callable[[_F], _F]:
-    """Give a delegator the docstring of the service method it calls (one source)."""
-
-    def apply(delegator: _F) -> _F:
-        delegator.__doc__ = source.__doc__
-        return delegator
-
-    return apply
 
 
 class Client:
@@ -160,25 +144,10 @@ class Client:
             auto_sync_interval=auto_sync_interval,
             require_leader=require_leader,
         )
-        if type(coalesce_reads) is not bool or type(coalesce_writes) is not bool:
-            raise TypeError("coalesce_reads and coalesce_writes must be bool")
-        self._t = t = Transport(self._settings)
-        # close() unwinds the stack: newest first, the transport last.
-        self._stack = stack = contextlib.AsyncExitStack()
-        stack.push_async_callback(t.close)
-        reads = Coalescer(t, write=False) if coalesce_reads else None
-        writes = Coalescer(t, write=True) if coalesce_writes else None
-        for batcher in (reads, writes):
-            if batcher is not None:
-                stack.push_async_callback(batcher.close)
-        self._kv = KV(t, reads, writes)
-        self._leases = LeaseAPI(t)
-        stack.push_async_callback(self._leases.aclose)
-        self._watches = WatchAPI(t)
-        stack.push_async_callback(self._watches.aclose)
-        self._cluster = ClusterAPI(t)
-        self._maintenance = MaintenanceAPI(t)
-        self._auth = AuthAPI(t)
+        parts = compose(self._settings, coalesce_reads, coalesce_writes)
+        self._t, self._stack, self._kv = parts.transport, parts.stack, parts.kv
+        self._leases, self._watches, self._cluster = parts.leases, parts.watches, parts.cluster
+        self._maintenance, self._auth = parts.maintenance, parts.auth
         self._idle: _IdleSessions | None = None
 
     def __repr__(self) -> str:
@@ -244,11 +213,11 @@ class Client:
 
     # -- KV --------------------------------------------------------------------
 
-    @_doc(KV.do)
+    @doc(KV.do)
     def do(self, op: Op, *, timeout: float | None = None) -> Coroutine[Any, Any, OpResult]:
         return self._kv.do(op, timeout=timeout)
 
-    @_doc(KV.get)
+    @doc(KV.get)
     def get(
         self,
         key: str | bytes,
@@ -288,7 +257,7 @@ class Client:
             timeout,
         )
 
-    @_doc(KV.put)
+    @doc(KV.put)
     def put(
         self,
         key: str | bytes,
@@ -302,7 +271,7 @@ class Client:
     ) -> Coroutine[Any, Any, PutResult]:
         return self._kv.put(key, value, lease, prev_kv, ignore_value, ignore_lease, timeout)
 
-    @_doc(KV.delete)
+    @doc(KV.delete)
     def delete(
         self,
         key: str | bytes,
@@ -315,7 +284,7 @@ class Client:
     ) -> Coroutine[Any, Any, DeleteResult]:
         return self._kv.delete(key, prefix, range_end, from_key, prev_kv, timeout)
 
-    @_doc(KV.txn)
+    @doc(KV.txn)
     def txn(
         self,
         compare: Iterable[Compare] = (),
@@ -326,7 +295,7 @@ class Client:
     ) -> Coroutine[Any, Any, TxnResult]:
         return self._kv.txn(compare, success, failure, timeout)
 
-    @_doc(KV.compact)
+    @doc(KV.compact)
     def compact(
         self, revision: int, *, physical: bool = False, timeout: float | None = None
     ) -> Coroutine[Any, Any, CompactResult]:
@@ -334,45 +303,45 @@ class Client:
 
     # -- LeaseAPI --------------------------------------------------------------
 
-    @_doc(LeaseAPI.grant)
+    @doc(LeaseAPI.grant)
     def grant(
         self, ttl: int, *, id: int = 0, timeout: float | None = None
     ) -> Coroutine[Any, Any, Lease]:
         return self._leases.grant(ttl, id=id, timeout=timeout)
 
-    @_doc(LeaseAPI.revoke)
+    @doc(LeaseAPI.revoke)
     def revoke(
         self, lease: LeaseLike, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._leases.revoke(lease, timeout=timeout)
 
-    @_doc(LeaseAPI.keepalive_once)
+    @doc(LeaseAPI.keepalive_once)
     def keepalive_once(
         self, lease: LeaseLike, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, int]:
         return self._leases.keepalive_once(lease, timeout=timeout)
 
-    @_doc(LeaseAPI.time_to_live)
+    @doc(LeaseAPI.time_to_live)
     def time_to_live(
         self, lease: LeaseLike, *, keys: bool = False, timeout: float | None = None
     ) -> Coroutine[Any, Any, LeaseInfo]:
         return self._leases.time_to_live(lease, keys=keys, timeout=timeout)
 
-    @_doc(LeaseAPI.leases)
+    @doc(LeaseAPI.leases)
     def leases(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[int]]:
         return self._leases.leases(timeout=timeout)
 
-    @_doc(LeaseAPI.lease)
+    @doc(LeaseAPI.lease)
     def lease(self, ttl: int = 5, *, id: int = 0) -> _LeaseContext:
         return self._leases.lease(ttl, id=id)
 
-    @_doc(LeaseAPI.keepalive)
+    @doc(LeaseAPI.keepalive)
     def keepalive(self, lease: LeaseLike) -> _KeepAliveContext:
         return self._leases.keepalive(lease)
 
     # -- WatchAPI --------------------------------------------------------------
 
-    @_doc(WatchAPI.watch)
+    @doc(WatchAPI.watch)
     def watch(
         self,
         key: str | bytes,
@@ -398,37 +367,37 @@ class Client:
             max_buffer=max_buffer,
         )
 
-    @_doc(WatchAPI.request_progress)
+    @doc(WatchAPI.request_progress)
     def request_progress(self) -> Coroutine[Any, Any, None]:
         return self._watches.request_progress()
 
     # -- ClusterAPI ------------------------------------------------------------
 
-    @_doc(ClusterAPI.members)
+    @doc(ClusterAPI.members)
     def members(
         self, *, linearizable: bool = False, timeout: float | None = None
     ) -> Coroutine[Any, Any, list[Member]]:
         return self._cluster.members(linearizable=linearizable, timeout=timeout)
 
-    @_doc(ClusterAPI.member_add)
+    @doc(ClusterAPI.member_add)
     def member_add(
         self, peer_urls: str | Sequence[str], *, learner: bool = False, timeout: float | None = None
     ) -> Coroutine[Any, Any, Member]:
         return self._cluster.member_add(peer_urls, learner=learner, timeout=timeout)
 
-    @_doc(ClusterAPI.member_remove)
+    @doc(ClusterAPI.member_remove)
     def member_remove(
         self, id: int, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, list[Member]]:
         return self._cluster.member_remove(id, timeout=timeout)
 
-    @_doc(ClusterAPI.member_update)
+    @doc(ClusterAPI.member_update)
     def member_update(
         self, id: int, peer_urls: str | Sequence[str], *, timeout: float | None = None
     ) -> Coroutine[Any, Any, list[Member]]:
         return self._cluster.member_update(id, peer_urls, timeout=timeout)
 
-    @_doc(ClusterAPI.member_promote)
+    @doc(ClusterAPI.member_promote)
     def member_promote(
         self, id: int, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, list[Member]]:
@@ -436,23 +405,23 @@ class Client:
 
     # -- MaintenanceAPI --------------------------------------------------------
 
-    @_doc(MaintenanceAPI.status)
+    @doc(MaintenanceAPI.status)
     def status(
         self, endpoint: str | None = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, Status]:
         return self._maintenance.status(endpoint, timeout=timeout)
 
-    @_doc(MaintenanceAPI.alarms)
+    @doc(MaintenanceAPI.alarms)
     def alarms(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[Alarm]]:
         return self._maintenance.alarms(timeout=timeout)
 
-    @_doc(MaintenanceAPI.disarm_alarms)
+    @doc(MaintenanceAPI.disarm_alarms)
     def disarm_alarms(
         self, *alarms: Alarm, timeout: float | None = None
     ) -> Coroutine[Any, Any, list[Alarm]]:
         return self._maintenance.disarm_alarms(*alarms, timeout=timeout)
 
-    @_doc(MaintenanceAPI.downgrade)
+    @doc(MaintenanceAPI.downgrade)
     def downgrade(
         self,
         action: DowngradeAction | str,
@@ -462,31 +431,31 @@ class Client:
     ) -> Coroutine[Any, Any, DowngradeResult]:
         return self._maintenance.downgrade(action, version, timeout=timeout)
 
-    @_doc(MaintenanceAPI.defragment)
+    @doc(MaintenanceAPI.defragment)
     def defragment(
         self, endpoint: str | None = None, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._maintenance.defragment(endpoint, timeout=timeout)
 
-    @_doc(MaintenanceAPI.hash_kv)
+    @doc(MaintenanceAPI.hash_kv)
     def hash_kv(
         self, revision: int = 0, *, endpoint: str | None = None, timeout: float | None = None
     ) -> Coroutine[Any, Any, HashKVResult]:
         return self._maintenance.hash_kv(revision, endpoint=endpoint, timeout=timeout)
 
-    @_doc(MaintenanceAPI.move_leader)
+    @doc(MaintenanceAPI.move_leader)
     def move_leader(
         self, member_id: int, *, endpoint: str | None = None, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._maintenance.move_leader(member_id, endpoint=endpoint, timeout=timeout)
 
-    @_doc(MaintenanceAPI.snapshot)
+    @doc(MaintenanceAPI.snapshot)
     def snapshot(
         self, *, endpoint: str | None = None, timeout: float | None = None, verify: bool = True
     ) -> SnapshotStream:
         return self._maintenance.snapshot(endpoint=endpoint, timeout=timeout, verify=verify)
 
-    @_doc(MaintenanceAPI.save_snapshot)
+    @doc(MaintenanceAPI.save_snapshot)
     def save_snapshot(
         self,
         path: str | os.PathLike[str],
@@ -501,25 +470,25 @@ class Client:
 
     # -- AuthAPI ---------------------------------------------------------------
 
-    @_doc(AuthAPI.auth_enable)
+    @doc(AuthAPI.auth_enable)
     def auth_enable(self, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
         return self._auth.auth_enable(timeout=timeout)
 
-    @_doc(AuthAPI.auth_disable)
+    @doc(AuthAPI.auth_disable)
     def auth_disable(self, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
         return self._auth.auth_disable(timeout=timeout)
 
-    @_doc(AuthAPI.auth_status)
+    @doc(AuthAPI.auth_status)
     def auth_status(self, *, timeout: float | None = None) -> Coroutine[Any, Any, AuthStatus]:
         return self._auth.auth_status(timeout=timeout)
 
-    @_doc(AuthAPI.authenticate)
+    @doc(AuthAPI.authenticate)
     def authenticate(
         self, name: str, password: str | Secret, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, str]:
         return self._auth.authenticate(name, password, timeout=timeout)
 
-    @_doc(AuthAPI.user_add)
+    @doc(AuthAPI.user_add)
     def user_add(
         self,
         name: str,
@@ -530,53 +499,53 @@ class Client:
     ) -> Coroutine[Any, Any, None]:
         return self._auth.user_add(name, password, no_password=no_password, timeout=timeout)
 
-    @_doc(AuthAPI.user_get)
+    @doc(AuthAPI.user_get)
     def user_get(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, User]:
         return self._auth.user_get(name, timeout=timeout)
 
-    @_doc(AuthAPI.user_list)
+    @doc(AuthAPI.user_list)
     def user_list(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[str]]:
         return self._auth.user_list(timeout=timeout)
 
-    @_doc(AuthAPI.user_delete)
+    @doc(AuthAPI.user_delete)
     def user_delete(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
         return self._auth.user_delete(name, timeout=timeout)
 
-    @_doc(AuthAPI.user_change_password)
+    @doc(AuthAPI.user_change_password)
     def user_change_password(
         self, name: str, password: str | Secret, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._auth.user_change_password(name, password, timeout=timeout)
 
-    @_doc(AuthAPI.user_grant_role)
+    @doc(AuthAPI.user_grant_role)
     def user_grant_role(
         self, user: str, role: str, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._auth.user_grant_role(user, role, timeout=timeout)
 
-    @_doc(AuthAPI.user_revoke_role)
+    @doc(AuthAPI.user_revoke_role)
     def user_revoke_role(
         self, user: str, role: str, *, timeout: float | None = None
     ) -> Coroutine[Any, Any, None]:
         return self._auth.user_revoke_role(user, role, timeout=timeout)
 
-    @_doc(AuthAPI.role_add)
+    @doc(AuthAPI.role_add)
     def role_add(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
         return self._auth.role_add(name, timeout=timeout)
 
-    @_doc(AuthAPI.role_get)
+    @doc(AuthAPI.role_get)
     def role_get(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, Role]:
         return self._auth.role_get(name, timeout=timeout)
 
-    @_doc(AuthAPI.role_list)
+    @doc(AuthAPI.role_list)
     def role_list(self, *, timeout: float | None = None) -> Coroutine[Any, Any, list[str]]:
         return self._auth.role_list(timeout=timeout)
 
-    @_doc(AuthAPI.role_delete)
+    @doc(AuthAPI.role_delete)
     def role_delete(self, name: str, *, timeout: float | None = None) -> Coroutine[Any, Any, None]:
         return self._auth.role_delete(name, timeout=timeout)
 
-    @_doc(AuthAPI.role_grant_permission)
+    @doc(AuthAPI.role_grant_permission)
     def role_grant_permission(
         self,
         role: str,
@@ -598,7 +567,7 @@ class Client:
             timeout=timeout,
         )
 
-    @_doc(AuthAPI.role_revoke_permission)
+    @doc(AuthAPI.role_revoke_permission)
     def role_revoke_permission(
         self,
         role: str,
@@ -613,76 +582,52 @@ class Client:
             role, key, prefix=prefix, range_end=range_end, from_key=from_key, timeout=timeout
         )
 
-    # -- recipe shortcuts (each imports its recipe on first use) -----------------
+    # -- recipe shortcuts (aetcd/_shortcuts.py: each imports its recipe on first use)
 
-    def session(self, ttl: int = _DEFAULT_SESSION_TTL) -> Session:
-        """A :class:`aetcd.recipes.Session`: ``async with client.session(ttl=60) as s:``."""
-        from .recipes.session import Session
+    @doc(_shortcuts.session)
+    def session(self, ttl: int = _shortcuts.DEFAULT_SESSION_TTL) -> Session:
+        return _shortcuts.session(self, ttl)
 
-        return Session(self, ttl=ttl)
-
+    @doc(_shortcuts.lock)
     def lock(
         self,
         name: str | bytes,
         *,
-        ttl: int = _DEFAULT_LOCK_TTL,
+        ttl: int = _shortcuts.DEFAULT_LOCK_TTL,
         timeout: float | None = None,
         session: Session | None = None,
     ) -> Lock:
-        """A :class:`aetcd.recipes.Lock`: ``async with client.lock("name", timeout=5):``.
+        return _shortcuts.lock(self, name, ttl, timeout, session)
 
-        Without *session* the lock has a private session with *ttl* (a lease
-        of its own while held, reused by the client's next private lock once
-        released); entering raises :class:`aetcd.LockTimeoutError` after *timeout*.
-        """
-        from .recipes.lock import Lock
-
-        return Lock(self if session is None else session, name, ttl=ttl, timeout=timeout)
-
+    @doc(_shortcuts.election)
     def election(
-        self, name: str | bytes, *, ttl: int = _DEFAULT_ELECTION_TTL, session: Session | None = None
+        self,
+        name: str | bytes,
+        *,
+        ttl: int = _shortcuts.DEFAULT_ELECTION_TTL,
+        session: Session | None = None,
     ) -> Election:
-        """A :class:`aetcd.recipes.Election` handle for the election *name*."""
-        from .recipes.election import Election
+        return _shortcuts.election(self, name, ttl, session)
 
-        return Election(self if session is None else session, name, ttl=ttl)
-
+    @doc(_shortcuts.heartbeat)
     def heartbeat(self, key: str | bytes, value: str | bytes = b"", *, ttl: int = 5) -> Heartbeat:
-        """A :class:`aetcd.recipes.Heartbeat`: *key* exists while this process is alive.
+        return _shortcuts.heartbeat(self, key, value, ttl)
 
-        ``async with client.heartbeat("heart-ping", "live", ttl=5) as hb:``
-        """
-        from .recipes.heartbeat import Heartbeat
-
-        return Heartbeat(self, key, value, ttl=ttl)
-
+    @doc(_shortcuts.register)
     def register(
         self, service: str, addr: str, *, ttl: int = 10, metadata: object = None
     ) -> Registration:
-        """Register *addr* under *service* (Go ``naming/endpoints`` layout) while alive.
+        return _shortcuts.register(self, service, addr, ttl, metadata)
 
-        ``async with client.register("my-service", "10.0.0.7:8080", ttl=10):``
-        """
-        from .recipes.discovery import Registration
-
-        return Registration(self, service, addr, ttl=ttl, metadata=metadata)
-
+    @doc(_shortcuts.discover)
     def discover(self, service: str) -> Discovery:
-        """A live view of *service*'s instances: ``async with client.discover("svc") as d:``."""
-        from .recipes.discovery import Discovery
+        return _shortcuts.discover(self, service)
 
-        return Discovery(self, service)
-
+    @doc(_shortcuts.config)
     def config(
         self, prefix: str | bytes, *, decode: Callable[[bytes], object] | None = None
     ) -> ConfigMirror:
-        """A hot-reloaded read-only mirror of *prefix*.
-
-        ``async with client.config("app/config/") as cfg: cfg["db/url"]``
-        """
-        from .recipes.config import ConfigMirror
-
-        return ConfigMirror(self, prefix, decode=decode)
+        return _shortcuts.config(self, prefix, decode)
 
     def _idle_sessions(self) -> _IdleSessions:
         """The idle private sessions of this client's locks and elections.

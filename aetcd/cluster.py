@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 from ._channel import Transport
 from ._keys import to_int
-from ._pb import rpc_pb2
+from ._wire import messages as pb
+from ._wire.decode import member
 from .errors import InvalidArgumentError
 from .types import Member
 
@@ -81,9 +82,9 @@ class ClusterAPI:
         if type(linearizable) is not bool:
             raise TypeError(f"linearizable must be bool, not {type(linearizable).__name__}")
         t = self._t
-        req = rpc_pb2.MemberListRequest(linearizable=linearizable)
+        req = pb.MemberListRequest(linearizable=linearizable)
         resp = await t.unary(t.cluster.MemberList, req, timeout, write=False)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]
 
     async def member_add(
         self,
@@ -104,9 +105,9 @@ class ClusterAPI:
         if type(learner) is not bool:
             raise TypeError(f"learner must be bool, not {type(learner).__name__}")
         t = self._t
-        req = rpc_pb2.MemberAddRequest(peerURLs=urls, isLearner=learner)
+        req = pb.MemberAddRequest(peerURLs=urls, isLearner=learner)
         resp = await t.unary(t.cluster.MemberAdd, req, timeout, write=True)
-        return Member._from_pb(resp.member)
+        return member(resp.member)
 
     async def member_remove(self, id: int, *, timeout: float | None = None) -> list[Member]:
         """Remove member *id* from the cluster; return the members left.
@@ -117,9 +118,9 @@ class ClusterAPI:
         """
         member_id = _to_member_id(id)
         t = self._t
-        req = rpc_pb2.MemberRemoveRequest(ID=member_id)
+        req = pb.MemberRemoveRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberRemove, req, timeout, write=True)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]
 
     async def member_update(
         self, id: int, peer_urls: str | Sequence[str], *, timeout: float | None = None
@@ -132,9 +133,9 @@ class ClusterAPI:
         member_id = _to_member_id(id)
         urls = _to_peer_urls(peer_urls)
         t = self._t
-        req = rpc_pb2.MemberUpdateRequest(ID=member_id, peerURLs=urls)
+        req = pb.MemberUpdateRequest(ID=member_id, peerURLs=urls)
         resp = await t.unary(t.cluster.MemberUpdate, req, timeout, write=True)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]
 
     async def member_promote(self, id: int, *, timeout: float | None = None) -> list[Member]:
         """Make learner *id* a voting member; return the members afterwards.
@@ -145,6 +146,6 @@ class ClusterAPI:
         """
         member_id = _to_member_id(id)
         t = self._t
-        req = rpc_pb2.MemberPromoteRequest(ID=member_id)
+        req = pb.MemberPromoteRequest(ID=member_id)
         resp = await t.unary(t.cluster.MemberPromote, req, timeout, write=True)
-        return [Member._from_pb(m) for m in resp.members]
+        return [member(m) for m in resp.members]

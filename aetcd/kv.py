@@ -12,24 +12,23 @@ from typing import Any
 from ._channel import Transport
 from ._coalesce import Coalescer
 from ._keys import to_int
-from ._pb import rpc_pb2
+from ._wire.decode import compact_result, delete_view, get_view, put_view, txn_view
+from ._wire.messages import CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest
+from ._wire.namespace import Namespace
+from ._wire.requests import txn_request
 from .config import ClientConfig
-from .errors import RequestTooLargeError, TooManyOpsError, _rejected
+from .errors import RequestTooLargeError, _rejected
 from .ops import (
     Compare,
     LeaseLike,
     Op,
     OpKind,
-    _check_txn_ops,
     _delete_fields,
-    _namespaced,
-    _ns_fields,
     _put_fields,
     _range_fields,
     _txn_fields,
 )
 from .types import (
-    _LAZY,
     CompactResult,
     DeleteResult,
     GetResult,
@@ -38,20 +37,13 @@ from .types import (
     SortOrder,
     SortTarget,
     TxnResult,
-    _delete_view,
-    _evolve,
-    _get_view,
-    _kv_fields,
-    _put_view,
-    _txn_view,
 )
 
 __all__ = ["KV"]
 
-_RangeRequest = rpc_pb2.RangeRequest
-_PutRequest = rpc_pb2.PutRequest
-_DeleteRangeRequest = rpc_pb2.DeleteRangeRequest
-_TxnRequest = rpc_pb2.TxnRequest
+_RangeRequest = RangeRequest
+_PutRequest = PutRequest
+_DeleteRangeRequest = DeleteRangeRequest
 # Enum members as module constants (an Enum class attribute read costs ~70 ns
 # on Python 3.11; these are read on every call).
 _GET = OpKind.GET
@@ -74,6 +66,8 @@ class KV:
         write_batcher: Coalescer | None = None,
     ) -> None:
         self._t = transport
+        #: The client's namespace, or None (one ``is None`` test per call without one).
+        self._ns = Namespace.of(transport.config)
         #: Coalescers of concurrent reads / writes (see aetcd._coalesce), or None.
         self._read_batcher = read_batcher
         self._write_batcher = write_batcher
@@ -95,9 +89,9 @@ class KV:
         not (see :class:`aetcd.OutcomeUnknownError`).
         """
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            op = _namespaced(op, ns)
+        ns = self._ns
+        if ns is not None:
+            op = ns.op(op)
         kind = op.kind
         fields = op._fields
         req: Any
@@ -109,18 +103,18 @@ class KV:
         elif kind is _DELETE:
             req = _DeleteRangeRequest(**fields)
         else:
-            req = _txn_request(t.config, fields, op._levels)
+            req = txn_request(t.config, fields, op._levels)
         result: OpResult
         if kind is _GET:
-            result = _get_view(await t.unary(t.kv.Range, req, timeout, write=False))
+            result = get_view(await t.unary(t.kv.Range, req, timeout, write=False))
         elif kind is _PUT:
-            result = _put_view(await t.unary(t.kv.Put, req, timeout, write=True))
+            result = put_view(await t.unary(t.kv.Put, req, timeout, write=True))
         elif kind is _DELETE:
-            result = _delete_view(await t.unary(t.kv.DeleteRange, req, timeout, write=True))
+            result = delete_view(await t.unary(t.kv.DeleteRange, req, timeout, write=True))
         else:
             resp = await t.unary(t.kv.Txn, req, timeout, write=op._writes)
-            result = _txn_view(resp, _LAZY)
-        return _strip(result, len(ns)) if ns else result
+            result = txn_view(resp)
+        return result if ns is None else ns.result(result)
 
     async def get(
         self,
@@ -171,9 +165,9 @@ class KV:
             max_create_revision,
         )
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            fields = _ns_fields("request_range", fields, ns)
+        ns = self._ns
+        if ns is not None:
+            fields = ns.fields("request_range", fields)
         batcher = self._read_batcher
         result: GetResult
         if batcher is not None and "serializable" not in fields:
@@ -181,13 +175,11 @@ class KV:
             # inside its batch's TxnRequest. A batched read comes back as a
             # GetResult already, a read sent alone as the RangeResponse.
             response = await batcher.read(fields, timeout)
-            result = response if type(response) is GetResult else _get_view(response)
+            result = response if type(response) is GetResult else get_view(response)
         else:
             req = _RangeRequest(**fields)
-            result = _get_view(await t.unary(t.kv.Range, req, timeout, write=False))
-        if ns:
-            return _strip_get(result, len(ns))
-        return result
+            result = get_view(await t.unary(t.kv.Range, req, timeout, write=False))
+        return result if ns is None else ns.get(result)
 
     async def put(
         self,
@@ -209,9 +201,9 @@ class KV:
         fields = _put_fields(key, value, lease, prev_kv, ignore_value, ignore_lease)
         t = self._t
         config = t.config
-        ns = config.namespace
-        if ns:
-            fields["key"] = ns + fields["key"]
+        ns = self._ns
+        if ns is not None:
+            fields["key"] = ns.prefix + fields["key"]  # a new dict: changed in place
         if len(fields["key"]) + len(fields["value"]) > config.max_request_bytes:
             _check_put_size(config, fields)  # raises
         req = _PutRequest(**fields)
@@ -220,9 +212,9 @@ class KV:
             response = await batcher.call(req, timeout, self._put)
         else:
             response = await t.unary(t.kv.Put, req, timeout, write=True)
-        if ns:
-            return _strip_put(_put_view(response), len(ns))
-        return _put_view(response)
+        if ns is not None:
+            return ns.put(put_view(response))
+        return put_view(response)
 
     async def delete(
         self,
@@ -240,18 +232,18 @@ class KV:
         """
         fields = _delete_fields(key, prefix, range_end, from_key, prev_kv)
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            fields = _ns_fields("request_delete_range", fields, ns)
+        ns = self._ns
+        if ns is not None:
+            fields = ns.fields("request_delete_range", fields)
         req = _DeleteRangeRequest(**fields)
         batcher = self._write_batcher
         if batcher is not None:
             response = await batcher.call(req, timeout, self._delete)
         else:
             response = await t.unary(t.kv.DeleteRange, req, timeout, write=True)
-        if ns:
-            return _strip_delete(_delete_view(response), len(ns))
-        return _delete_view(response)
+        if ns is not None:
+            return ns.delete(delete_view(response))
+        return delete_view(response)
 
     async def txn(
         self,
@@ -268,12 +260,12 @@ class KV:
         """
         fields, writes, levels = _txn_fields(compare, success, failure)
         t = self._t
-        ns = t.config.namespace
-        if ns:
-            fields = _ns_fields("request_txn", fields, ns)
-        req = _txn_request(t.config, fields, levels)
-        result = _txn_view(await t.unary(t.kv.Txn, req, timeout, write=writes), _LAZY)
-        return _strip_txn(result, len(ns)) if ns else result
+        ns = self._ns
+        if ns is not None:
+            fields = ns.fields("request_txn", fields)
+        req = txn_request(t.config, fields, levels)
+        result = txn_view(await t.unary(t.kv.Txn, req, timeout, write=writes))
+        return result if ns is None else ns.txn(result)
 
     async def compact(
         self, revision: int, *, physical: bool = False, timeout: float | None = None
@@ -287,9 +279,9 @@ class KV:
         if type(physical) is not bool:
             raise TypeError(f"physical must be bool, not {type(physical).__name__}")
         t = self._t
-        req = rpc_pb2.CompactionRequest(revision=rev, physical=physical)
+        req = CompactionRequest(revision=rev, physical=physical)
         resp: Any = await t.unary(t.kv.Compact, req, timeout, write=True)
-        return CompactResult._from_pb(resp)
+        return compact_result(resp)
 
 
 def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
@@ -301,58 +293,3 @@ def _check_put_size(config: ClientConfig, fields: dict[str, Any]) -> None:
             "etcdserver: request is too large",
             f"put of {size} bytes exceeds max_request_bytes={config.max_request_bytes}",
         )
-
-
-def _txn_request(config: ClientConfig, fields: dict[str, Any], levels: int) -> Any:
-    """Build a TxnRequest in one protobuf call and check it against the server's limits."""
-    req = _TxnRequest(**fields)
-    if levels > config.max_txn_ops:
-        _check_txn_ops(req, config.max_txn_ops)  # raises, saying where
-        raise _rejected(
-            TooManyOpsError,
-            "etcdserver: too many operations in txn request",
-            f"txn has more than max_txn_ops={config.max_txn_ops} operations",
-        )
-    size = req.ByteSize()
-    if size > config.max_request_bytes:
-        raise _rejected(
-            RequestTooLargeError,
-            "etcdserver: request is too large",
-            f"txn of {size} bytes exceeds max_request_bytes={config.max_request_bytes}",
-        )
-    return req
-
-
-# -- namespaces: results come back with the namespace stripped from every key ---------
-
-
-def _strip_kvs(kvs: list[Any], n: int) -> list[Any]:
-    return [_kv_fields(kv, kv.key[n:]) for kv in kvs]
-
-
-def _strip_get(result: GetResult, n: int) -> GetResult:
-    return _evolve(result, kvs=_strip_kvs(result.kvs, n)) if result.kvs else result
-
-
-def _strip_put(result: PutResult, n: int) -> PutResult:
-    prev = result.prev_kv
-    return result if prev is None else _evolve(result, prev_kv=_kv_fields(prev, prev.key[n:]))
-
-
-def _strip_delete(result: DeleteResult, n: int) -> DeleteResult:
-    return _evolve(result, prev_kvs=_strip_kvs(result.prev_kvs, n)) if result.prev_kvs else result
-
-
-def _strip_txn(result: TxnResult, n: int) -> TxnResult:
-    return _evolve(result, _r=[_strip(r, n) for r in result.responses])
-
-
-def _strip(result: OpResult, n: int) -> OpResult:
-    """Remove the namespace (its length *n*) from every key of a result."""
-    if isinstance(result, GetResult):
-        return _strip_get(result, n)
-    if isinstance(result, PutResult):
-        return _strip_put(result, n)
-    if isinstance(result, DeleteResult):
-        return _strip_delete(result, n)
-    return _strip_txn(result, n)

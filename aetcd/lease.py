@@ -33,21 +33,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import math
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Final
 
 import grpc
 import grpc.aio
 
 from ._backoff import Backoff
-from ._channel import State, Transport, not_sent
+from ._channel import Transport, not_sent
 from ._keys import INT64_MAX
+from ._lease_blocks import _KeepAliveContext, _LeaseContext
 from ._lessor import KeepAlive, Kept, StreamCall, _needs_token
-from ._pb import rpc_pb2
+from ._wire import messages as pb
+from ._wire.decode import lease_info
+from ._wire.namespace import Namespace
 from .errors import (
     ConnectionFailedError,
     EtcdError,
@@ -63,8 +64,6 @@ from .ops import LeaseLike, _lease_id
 from .types import LeaseInfo
 
 __all__ = ["MAX_LEASE_TTL", "Lease", "LeaseAPI"]
-
-_log = logging.getLogger("aetcd")
 
 #: The largest TTL etcd grants, in seconds (``MaxLeaseTTL``).
 MAX_LEASE_TTL: Final = 9_000_000_000
@@ -281,150 +280,12 @@ class Lease:
         self._stop_keeping()
 
 
-class _LeaseContext:
-    """``async with client.lease(ttl) as lease``: grant, keep alive, revoke on exit."""
-
-    __slots__ = ("_api", "_id", "_lease", "_ttl")
-
-    def __init__(self, api: LeaseAPI, ttl: int, id: int) -> None:
-        self._api = api
-        self._ttl = ttl
-        self._id = id
-        self._lease: Lease | None = None
-
-    async def __aenter__(self) -> Lease:
-        if self._lease is not None:
-            raise RuntimeError("this client.lease() context is already entered")
-        lease = await self._api.grant(self._ttl, id=self._id)
-        # Just granted with its full TTL: the first keep-alive is due on the
-        # TTL/3 grid, not at once (one stream message less per short-lived
-        # session, and no keep-alive racing its own grant: etcd#13932).
-        lease._keep(self._api._keeper(), renewed_at=lease._deadline - lease._current_ttl)
-        lease._holders = 1
-        self._lease = lease
-        return lease
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        lease, self._lease = self._lease, None
-        if lease is None:
-            return
-        error = await _shielded_release(self._api, lease)
-        if error is None:
-            return
-        if exc_type is None:
-            raise error
-        _log.warning("could not revoke lease %#x on exit (%s); it expires later", lease.id, error)
-
-
-class _KeepAliveContext:
-    """``async with client.keepalive(lease) as lease``: keep an existing lease alive, no revoke."""
-
-    __slots__ = ("_api", "_given", "_lease")
-
-    def __init__(self, api: LeaseAPI, lease: LeaseLike) -> None:
-        self._api = api
-        self._given = lease
-        self._lease: Lease | None = None
-
-    async def __aenter__(self) -> Lease:
-        if self._lease is not None:
-            raise RuntimeError("this client.keepalive() context is already entered")
-        api = self._api
-        given = self._given
-        lid = _lease_id(given)
-        lease = self._kept(lid)
-        if lease is None:
-            sent = time.monotonic()
-            ttl = await api.keepalive_once(given)  # LeaseNotFoundError if it is gone
-            lease = self._kept(lid)  # another block may have added it meanwhile
-            if lease is None:
-                if isinstance(given, Lease) and given._api is api and given.alive:
-                    lease = given
-                else:
-                    lease = Lease(api, lid, ttl, sent)
-                lease._current_ttl = ttl
-                lease._keep(api._keeper(), renewed_at=sent)
-        lease._holders += 1
-        self._lease = lease
-        return lease
-
-    def _kept(self, lid: int) -> Lease | None:
-        keeper = self._api._keepalive
-        kept = None if keeper is None else keeper.leases.get(lid)
-        return kept.handle if kept is not None and kept.handle.alive else None
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        lease, self._lease = self._lease, None
-        if lease is None:
-            return
-        lease._holders -= 1
-        if lease._holders <= 0:
-            lease._stop_keeping()
-
-
-async def _shielded_release(api: LeaseAPI, lease: Lease) -> EtcdError | None:
-    """Stop keeping *lease* alive and revoke it, even if the calling task is cancelled.
-
-    The revoke runs in its own task, bounded by min(TTL, client timeout); a
-    cancellation of the caller is held back until it finishes, then re-raised.
-    Returns the revoke error (``None`` on success, or when the lease was gone).
-    """
-    lease._stop_keeping()
-    if lease._gone or api._t.state is State.CLOSED:
-        # Nothing to revoke, or no way to (close() marked it lost; it expires by itself).
-        lease._mark_lost(LeaseLostError(f"lease {lease.id:#x} was released"))
-        return None
-    was_alive = lease.alive
-    limit = float(lease.ttl)
-    if api._t.config.timeout is not None:
-        limit = min(limit, api._t.config.timeout)
-    task = asyncio.create_task(_revoke_for_release(api, lease, limit))
-    cancelled: asyncio.CancelledError | None = None
-    while True:
-        try:
-            error = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError as exc:
-            if task.done():
-                raise
-            cancelled = exc
-    if cancelled is not None:
-        raise cancelled
-    if error is not None and not was_alive:
-        # Already lost (most likely expired): a failed revoke changes nothing.
-        _log.info("lease %#x: revoke on release failed: %s", lease.id, error)
-        return None
-    return error
-
-
-async def _revoke_for_release(api: LeaseAPI, lease: Lease, timeout: float) -> EtcdError | None:
-    try:
-        await api.revoke(lease, timeout=timeout)
-    except LeaseNotFoundError:
-        lease._mark_lost(LeaseLostError(f"lease {lease.id:#x} was already gone when released"))
-    except EtcdError as exc:
-        lost = LeaseLostError(f"lease {lease.id:#x} was released but could not be revoked: {exc}")
-        lost.__cause__ = exc
-        lease._mark_lost(lost)
-        return exc
-    return None
-
-
 class LeaseAPI:
     """Lease operations of :class:`aetcd.Client` (etcd's Lease service)."""
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+        self._ns = Namespace.of(transport.config)
         self._keepalive: KeepAlive[Lease] | None = None
 
     async def aclose(self) -> None:
@@ -437,9 +298,20 @@ class LeaseAPI:
         """The client's shared keep-alive manager, created on first use."""
         keeper = self._keepalive
         if keeper is None:
-            self._t._check_usable()
+            self._t.check_usable()
             keeper = self._keepalive = KeepAlive[Lease](self._t)
         return keeper
+
+    def _adopt(self, given: LeaseLike, lid: int, ttl: int, renewed_at: float) -> Lease:
+        """Keep lease *lid* alive: *given* if it is a live ``Lease`` of this client,
+        else a new handle (``client.keepalive()`` of a lease granted elsewhere)."""
+        if isinstance(given, Lease) and given._api is self and given.alive:
+            lease = given
+        else:
+            lease = Lease(self, lid, ttl, renewed_at)
+        lease._current_ttl = ttl
+        lease._keep(self._keeper(), renewed_at=renewed_at)
+        return lease
 
     def _gone(self, lease: LeaseLike, lid: int, message: str) -> None:
         """The server says lease *lid* no longer exists: tell its handles at once."""
@@ -469,7 +341,7 @@ class LeaseAPI:
         lid = _check_id(id)
         self._t.deadline(timeout)  # validate before any I/O
         t = self._t
-        request = rpc_pb2.LeaseGrantRequest(TTL=seconds, ID=lid)
+        request = pb.LeaseGrantRequest(TTL=seconds, ID=lid)
         sent = time.monotonic()
         response = await t.unary(t.lease.LeaseGrant, request, timeout, write=lid != 0)
         if response.error:
@@ -487,7 +359,7 @@ class LeaseAPI:
         lid = _lease_id(lease)
         budget = self._t.deadline(timeout)
         t = self._t
-        request = rpc_pb2.LeaseRevokeRequest(ID=lid)
+        request = pb.LeaseRevokeRequest(ID=lid)
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
@@ -560,7 +432,7 @@ class LeaseAPI:
             timeout=timeout, metadata=metadata, wait_for_ready=True
         )
         try:
-            await call.write(rpc_pb2.LeaseKeepAliveRequest(ID=lid))
+            await call.write(pb.LeaseKeepAliveRequest(ID=lid))
             response = await call.read()
             await call.done_writing()  # let the server end the stream (see _lessor._hang_up)
             await call.code()
@@ -570,7 +442,7 @@ class LeaseAPI:
             raise error from None
         finally:
             call.cancel()  # a no-op once the stream ended
-        if not isinstance(response, rpc_pb2.LeaseKeepAliveResponse):
+        if not isinstance(response, pb.LeaseKeepAliveResponse):
             raise ConnectionFailedError("the server ended the keep-alive stream without a reply")
         return response.TTL
 
@@ -590,25 +462,22 @@ class LeaseAPI:
             raise TypeError(f"keys must be bool, not {type(keys).__name__}")
         self._t.deadline(timeout)
         t = self._t
-        request = rpc_pb2.LeaseTimeToLiveRequest(ID=lid, keys=keys)
+        request = pb.LeaseTimeToLiveRequest(ID=lid, keys=keys)
         response = await t.unary(t.lease.LeaseTimeToLive, request, timeout, write=False)
         if response.TTL < 0:
             self._gone(lease, lid, f"lease {lid:#x} expired or was revoked")
             raise LeaseNotFoundError(f"lease {lid:#x} not found (expired or revoked)")
-        info = LeaseInfo._from_pb(response)
-        ns = t.config.namespace
-        if ns and info.keys:
-            inside = [k[len(ns) :] for k in info.keys if k.startswith(ns)]
-            info = dataclasses.replace(info, keys=inside)
+        info = lease_info(response)
+        ns = self._ns
+        if ns is not None and info.keys:
+            info = dataclasses.replace(info, keys=ns.keys(info.keys))
         return info
 
     async def leases(self, *, timeout: float | None = None) -> list[int]:
         """The ids of every lease the cluster currently holds."""
         self._t.deadline(timeout)
         t = self._t
-        response = await t.unary(
-            t.lease.LeaseLeases, rpc_pb2.LeaseLeasesRequest(), timeout, write=False
-        )
+        response = await t.unary(t.lease.LeaseLeases, pb.LeaseLeasesRequest(), timeout, write=False)
         return [status.ID for status in response.leases]
 
     def lease(self, ttl: int = 5, *, id: int = 0) -> _LeaseContext:

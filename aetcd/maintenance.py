@@ -25,7 +25,8 @@ import grpc.aio
 
 from ._channel import Transport, make_channel
 from ._keys import to_int, to_timeout
-from ._pb import rpc_pb2, rpc_pb2_grpc
+from ._wire import decode
+from ._wire import messages as pb
 from .cluster import _to_member_id
 from .config import ClientConfig, Endpoint
 from .errors import (
@@ -77,7 +78,7 @@ def _member_channel(config: ClientConfig, endpoint: Endpoint) -> grpc.aio.Channe
 @contextlib.asynccontextmanager
 async def _maintenance(
     t: Transport, endpoint: Endpoint | None
-) -> AsyncIterator[rpc_pb2_grpc.MaintenanceStub]:
+) -> AsyncIterator[pb.MaintenanceStub]:
     """The client's Maintenance stub, or one on a private channel to *endpoint*."""
     await t.open()
     if endpoint is None:
@@ -85,7 +86,7 @@ async def _maintenance(
         return
     channel = _member_channel(t.config, endpoint)
     try:
-        yield rpc_pb2_grpc.MaintenanceStub(channel)
+        yield pb.MaintenanceStub(channel)
     finally:
         await channel.close(grace=None)
 
@@ -230,7 +231,7 @@ class SnapshotStream:
             if response is grpc.aio.EOF:
                 self._finish()
                 raise StopAsyncIteration
-            assert isinstance(response, rpc_pb2.SnapshotResponse)
+            assert isinstance(response, pb.SnapshotResponse)
             blob = response.blob
             self.bytes_received += len(blob)
             self.remaining_bytes = response.remaining_bytes
@@ -250,9 +251,9 @@ class SnapshotStream:
         else:
             if self._channel is None:
                 self._channel = _member_channel(t.config, self._endpoint)
-            stub = rpc_pb2_grpc.MaintenanceStub(self._channel)
+            stub = pb.MaintenanceStub(self._channel)
         self._call = stub.Snapshot(
-            rpc_pb2.SnapshotRequest(),
+            pb.SnapshotRequest(),
             timeout=self._timeout,
             metadata=t.metadata,
             wait_for_ready=True,
@@ -298,8 +299,8 @@ class MaintenanceAPI:
         ep = _to_endpoint(endpoint)
         t = self._t
         async with _maintenance(t, ep) as stub:
-            resp = await t.unary(stub.Status, rpc_pb2.StatusRequest(), timeout, write=False)
-        return Status._from_pb(resp)
+            resp = await t.unary(stub.Status, pb.StatusRequest(), timeout, write=False)
+        return decode.status(resp)
 
     async def alarms(self, *, timeout: float | None = None) -> list[Alarm]:
         """The alarms raised in the cluster, on any member (empty when healthy).
@@ -310,9 +311,9 @@ class MaintenanceAPI:
         :meth:`disarm_alarms`.
         """
         t = self._t
-        req = rpc_pb2.AlarmRequest(action=rpc_pb2.AlarmRequest.GET, memberID=0, alarm=rpc_pb2.NONE)
+        req = pb.AlarmRequest(action=pb.AlarmRequest.GET, memberID=0, alarm=pb.NONE)
         resp = await t.unary(t.maintenance.Alarm, req, timeout, write=False)
-        return [Alarm._from_pb(a) for a in resp.alarms]
+        return [decode.alarm(a) for a in resp.alarms]
 
     async def disarm_alarms(self, *alarms: Alarm, timeout: float | None = None) -> list[Alarm]:
         """Disarm *alarms* (from :meth:`alarms`), or every raised alarm when none
@@ -331,13 +332,13 @@ class MaintenanceAPI:
         for alarm in targets:
             if alarm.type is AlarmType.NONE:
                 continue
-            req = rpc_pb2.AlarmRequest(
-                action=rpc_pb2.AlarmRequest.DEACTIVATE,
+            req = pb.AlarmRequest(
+                action=pb.AlarmRequest.DEACTIVATE,
                 memberID=alarm.member_id,
-                alarm=rpc_pb2.AlarmType.ValueType(alarm.type),
+                alarm=pb.AlarmType.ValueType(alarm.type),
             )
             resp = await t.unary(t.maintenance.Alarm, req, timeout, write=True)
-            disarmed.extend(Alarm._from_pb(a) for a in resp.alarms)
+            disarmed.extend(decode.alarm(a) for a in resp.alarms)
         return disarmed
 
     async def downgrade(
@@ -382,12 +383,12 @@ class MaintenanceAPI:
                 f"a downgrade {act.name} needs a target version",
             )
         t = self._t
-        req = rpc_pb2.DowngradeRequest(
-            action=rpc_pb2.DowngradeRequest.DowngradeAction.ValueType(act), version=version
+        req = pb.DowngradeRequest(
+            action=pb.DowngradeRequest.DowngradeAction.ValueType(act), version=version
         )
         write = act is not DowngradeAction.VALIDATE
         resp = await t.unary(t.maintenance.Downgrade, req, timeout, write=write)
-        return DowngradeResult._from_pb(resp)
+        return decode.downgrade_result(resp)
 
     async def defragment(
         self, endpoint: str | None = None, *, timeout: float | None = None
@@ -404,7 +405,7 @@ class MaintenanceAPI:
         ep = _to_endpoint(endpoint)
         t = self._t
         async with _maintenance(t, ep) as stub:
-            await t.unary(stub.Defragment, rpc_pb2.DefragmentRequest(), timeout, write=True)
+            await t.unary(stub.Defragment, pb.DefragmentRequest(), timeout, write=True)
 
     async def hash_kv(
         self,
@@ -423,9 +424,9 @@ class MaintenanceAPI:
         ep = _to_endpoint(endpoint)
         t = self._t
         async with _maintenance(t, ep) as stub:
-            req = rpc_pb2.HashKVRequest(revision=rev)
+            req = pb.HashKVRequest(revision=rev)
             resp = await t.unary(stub.HashKV, req, timeout, write=False)
-        return HashKVResult._from_pb(resp)
+        return decode.hash_kv_result(resp)
 
     async def move_leader(
         self,
@@ -446,7 +447,7 @@ class MaintenanceAPI:
         target = _to_member_id(member_id, "member_id")
         ep = _to_endpoint(endpoint)
         t = self._t
-        req = rpc_pb2.MoveLeaderRequest(targetID=target)
+        req = pb.MoveLeaderRequest(targetID=target)
         for attempt in range(1, _MOVE_LEADER_ATTEMPTS + 1):
             leader_ep = ep if ep is not None else await self._leader_endpoint(timeout)
             try:
@@ -469,9 +470,7 @@ class MaintenanceAPI:
             raise ClusterError("the cluster has no leader", retryable=True)
         if status.is_leader and len(t.config.endpoints) == 1:
             return None
-        resp = await t.unary(
-            t.cluster.MemberList, rpc_pb2.MemberListRequest(), timeout, write=False
-        )
+        resp = await t.unary(t.cluster.MemberList, pb.MemberListRequest(), timeout, write=False)
         urls = next((list(m.clientURLs) for m in resp.members if m.ID == status.leader), [])
         candidates: list[Endpoint] = []
         for url in urls:

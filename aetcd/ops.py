@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from ._keys import FROM_KEY, INT64_MAX, prefix_range_end, to_bytes, to_int, to_key
-from ._pb import rpc_pb2
+from ._wire.view import fast_constructor
 from .errors import InvalidArgumentError, LeaseProvidedError, ValueProvidedError, _rejected
-from .types import SortOrder, SortTarget, _fast_constructor
+from .types import SortOrder, SortTarget
 
 __all__ = [
     "Compare",
@@ -118,7 +118,7 @@ _SORT_ORDERS: Final = frozenset(int(x) for x in SortOrder)
 _SORT_TARGETS: Final = frozenset(int(x) for x in SortTarget)
 
 
-#: The RequestOp field (and request message class) of each kind of op.
+#: The RequestOp field of each kind of op.
 _ONEOF: Final = {
     OpKind.GET: "request_range",
     OpKind.PUT: "request_put",
@@ -131,12 +131,6 @@ _GET: Final = OpKind.GET
 _PUT: Final = OpKind.PUT
 _DELETE: Final = OpKind.DELETE
 _TXN: Final = OpKind.TXN
-_REQUEST_CLASS: Final[dict[str, Any]] = {
-    "request_range": rpc_pb2.RangeRequest,
-    "request_put": rpc_pb2.PutRequest,
-    "request_delete_range": rpc_pb2.DeleteRangeRequest,
-    "request_txn": rpc_pb2.TxnRequest,
-}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -249,18 +243,8 @@ class Op:
         """Whether running this op may change the store."""
         return self._writes
 
-    @property
-    def _request(self) -> Any:
-        """This op's protobuf request, built anew on each call (private to aetcd)."""
-        oneof = _ONEOF[self.kind]
-        return _REQUEST_CLASS[oneof](**self._fields)
 
-    def _to_request_op(self) -> rpc_pb2.RequestOp:
-        """This op as a txn branch entry."""
-        return rpc_pb2.RequestOp(**self._item)
-
-
-_new_op = _fast_constructor(Op)
+_new_op = fast_constructor(Op)
 
 
 # -- request builders: validation and normalisation, done once per request ------------
@@ -406,28 +390,6 @@ def _txn_fields(
     return fields, writes, max(len(cmps), len(ok), len(ko)) + nested
 
 
-def _check_txn_ops(req: rpc_pb2.TxnRequest, max_ops: int) -> None:
-    """Apply etcd's ``--max-txn-ops`` rule locally (server ``checkTxnRequest``).
-
-    A level may have at most *max_ops* compares and at most *max_ops* ops per
-    branch; a nested txn gets what its parent level left of the budget. (Only
-    called when ``Op._levels`` says the rule is broken: it finds where.)
-    """
-    used = max(len(req.compare), len(req.success), len(req.failure))
-    if used > max_ops:
-        from .errors import TooManyOpsError
-
-        raise _rejected(
-            TooManyOpsError,
-            "etcdserver: too many operations in txn request",
-            f"txn has {used} operations at one level, more than max_txn_ops={max_ops}",
-        )
-    for branch in (req.success, req.failure):
-        for op in branch:
-            if op.WhichOneof("request") == "request_txn":
-                _check_txn_ops(op.request_txn, max_ops - used)
-
-
 def _listed(values: Iterable[Any], cls: type, name: str) -> Sequence[Any]:
     if type(values) is list or type(values) is tuple:
         return values
@@ -540,10 +502,6 @@ class Compare:
         """Compare the lease id attached to *key* (0: none)."""
         return CompareOperand(_LEASE, key, prefix, range_end)
 
-    def _to_pb(self) -> rpc_pb2.Compare:
-        """This compare as the wire message."""
-        return rpc_pb2.Compare(**self._fields())
-
     def _fields(self) -> dict[str, Any]:
         """This compare as protobuf constructor arguments."""
         field, target = _TARGET_WIRE[self.target]
@@ -558,7 +516,7 @@ class Compare:
         return f
 
 
-_new_compare = _fast_constructor(Compare)
+_new_compare = fast_constructor(Compare)
 
 
 class CompareOperand:
@@ -604,58 +562,3 @@ class CompareOperand:
 
     def __repr__(self) -> str:
         return f"Compare.{_TARGET_FIELD[self._target]}({self._key!r})"
-
-
-# -- namespaces ----------------------------------------------------------------------
-
-
-def _ns_range(ns: bytes, key: bytes, range_end: bytes) -> tuple[bytes, bytes]:
-    """Prefix a (key, range_end) pair with namespace *ns* (Go ``namespace`` package).
-
-    A range end of ``b"\\0"`` ("to the end of the keyspace") becomes the end of
-    the namespace, so a namespaced client never sees keys outside it.
-    """
-    if range_end == FROM_KEY:
-        end = prefix_range_end(ns)
-    elif range_end:
-        end = ns + range_end
-    else:
-        end = b""
-    if key == FROM_KEY and range_end == FROM_KEY:
-        return ns, end
-    return ns + key, end
-
-
-def _namespaced(op: Op, ns: bytes) -> Op:
-    """A copy of *op* with every key (compares and nested txns too) under *ns*."""
-    oneof = _ONEOF[op.kind]
-    fields = _ns_fields(oneof, op._fields, ns)
-    return _new_op(op.kind, op.key, fields, {oneof: fields}, op._writes, op._levels)
-
-
-def _ns_fields(oneof: str, fields: dict[str, Any], ns: bytes) -> dict[str, Any]:
-    """Request fields (see :func:`_range_fields`) with every key under *ns*; a new dict."""
-    out = dict(fields)
-    if oneof == "request_put":
-        out["key"] = ns + fields["key"]
-    elif oneof == "request_txn":
-        if "compare" in fields:
-            out["compare"] = [_ns_key_range(c, ns) for c in fields["compare"]]
-        for branch in ("success", "failure"):
-            if branch in fields:
-                out[branch] = [
-                    {name: _ns_fields(name, sub, ns) for name, sub in item.items()}
-                    for item in fields[branch]
-                ]
-    else:
-        return _ns_key_range(fields, ns)
-    return out
-
-
-def _ns_key_range(fields: dict[str, Any], ns: bytes) -> dict[str, Any]:
-    out = dict(fields)
-    key, end = _ns_range(ns, fields["key"], fields.get("range_end", b""))
-    out["key"] = key
-    if end:
-        out["range_end"] = end
-    return out

@@ -10,7 +10,8 @@ The key-value results (:class:`ResponseHeader`, :class:`KeyValue`,
 object (per key, for a range) and each field is read from the message when it
 is read. Decoding every field up front cost more than the RPC itself for large
 ranges (a 1,000-key range read key by key: ~4.6x the cost of reading the bare
-message, ~2.3x with views; bench/micro/decode.py). A view keeps the whole
+message, ~2.3x with views; bench/micro/decode.py; the engine is
+``aetcd._wire.view``, the builders ``aetcd._wire.decode``). A view keeps the whole
 response message alive (for a key of a 1,000-key range: all of it);
 ``copy.copy(kv)`` returns a copy that holds only its own fields. Views are
 frozen dataclasses (not ``slots=True`` ones: their fields are properties over
@@ -21,38 +22,14 @@ fields are, with the usual ``repr``, ``dataclasses.replace`` and pickling
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import gc
-from collections import deque, namedtuple
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import namedtuple
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import repeat
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any, ClassVar, Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-if TYPE_CHECKING:
-    from ._pb import kv_pb2, rpc_pb2
-
-_T = TypeVar("_T")
-
-
-def _fast_constructor(cls: type[_T]) -> Callable[..., _T]:
-    """A positional constructor for a frozen slotted dataclass, ~2x faster than ``cls(...)``.
-
-    The generated ``__init__`` of a frozen dataclass goes through
-    ``object.__setattr__`` for every field; this sets the slots directly. The
-    instances are the same: frozen, comparable, hashable.
-    """
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    env: dict[str, Any] = {"new": object.__new__, "cls": cls}
-    for name in names:
-        env[f"set_{name}"] = cls.__dict__[name].__set__
-    args = ", ".join(names)
-    body = "".join(f"    set_{n}(o, {n})\n" for n in names)
-    exec(f"def make({args}):\n    o = new(cls)\n{body}    return o\n", env)
-    make: Callable[..., _T] = env["make"]
-    return make
+from ._wire.view import LAZY as _LAZY
+from ._wire.view import _Result, _View, new, set_h, set_pb, setter, view
 
 
 class SortOrder(enum.IntEnum):
@@ -80,77 +57,10 @@ class EventType(enum.IntEnum):
     DELETE = 1
 
 
-# -- views -----------------------------------------------------------------------------
-
-_new = object.__new__
-#: Runs an iterator to its end in C (the slot setters below return None).
-_drain: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend
-#: Slot value of a part of a view not decoded yet.
-_LAZY: Final[Any] = object()
-
-
-class _View:
-    """Base of the results that read their fields from a protobuf message.
-
-    ``_pb`` is the message, or for a value built by hand (or copied) a
-    namedtuple with the same field names. Fields are class-level properties
-    (``attrgetter("_pb.name")``: no Python frame per read) or slots.
-    """
-
-    __slots__ = ("_pb",)
-    if TYPE_CHECKING:
-        __match_args__: ClassVar[tuple[str, ...]]
-        _pb: Any
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Pickles and copies hold the field values (a copy is built by hand and
-        # so no longer keeps the response message alive).
-        return (type(self), tuple([getattr(self, name) for name in self.__match_args__]))
-
-
-class _Result(_View):
-    """Base of the views of whole responses: ``header`` is decoded on first read."""
-
-    __slots__ = ("_h",)  # the ResponseHeader, or _LAZY
-    if TYPE_CHECKING:
-        _h: Any
-
-
-# C-level setters of the slots (they bypass the frozen __setattr__).
-_set_pb: Callable[[_View, Any], None] = _View.__dict__["_pb"].__set__
-_set_h: Callable[[_Result, Any], None] = _Result.__dict__["_h"].__set__
-
-
-def _header(self: _Result) -> ResponseHeader:
-    h = self._h
-    if h is _LAZY:
-        h = _new(ResponseHeader)
-        _set_pb(h, self._pb.header)
-        _set_h(self, h)
-    return h  # type: ignore[no-any-return]
-
-
-def _view(cls: type[_T]) -> type[_T]:
-    """Turn the fields of the dataclass *cls* that are not slots into reads of ``_pb``.
-
-    ``header`` is decoded on first read (most callers never read it); any other
-    field is ``property(attrgetter("_pb.<name>"))``: no Python frame per read.
-    """
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in cls.__dict__:
-            continue  # a slot, filled when the view is built
-        if f.name == "header":
-            prop = property(_header, doc="The header of the response (:class:`ResponseHeader`).")
-        else:
-            prop = property(attrgetter(f"_pb.{f.name}"), doc=f"The ``{f.name}`` (``{f.type}``).")
-        setattr(cls, f.name, prop)
-    return cls
-
-
 _HeaderFields = namedtuple("_HeaderFields", "cluster_id member_id revision raft_term")
 
 
-@_view
+@view()
 @dataclass(frozen=True, init=False)
 class ResponseHeader(_View):
     """Which member answered, and the store revision and raft term it saw."""
@@ -163,11 +73,11 @@ class ResponseHeader(_View):
     raft_term: int
 
     def __init__(self, cluster_id: int, member_id: int, revision: int, raft_term: int) -> None:
-        _set_pb(self, _HeaderFields(cluster_id, member_id, revision, raft_term))
+        set_pb(self, _HeaderFields(cluster_id, member_id, revision, raft_term))
 
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.ResponseHeader) -> ResponseHeader:
-        return _header_view(pb)
+
+#: Makes a response's view: its ``header`` a :class:`ResponseHeader` view built on first read.
+_result_view = view(ResponseHeader)
 
 
 _KeyValueFields = namedtuple(
@@ -175,7 +85,7 @@ _KeyValueFields = namedtuple(
 )
 
 
-@_view
+@view()
 @dataclass(frozen=True, init=False)
 class KeyValue(_View):
     """One key as stored by etcd.
@@ -209,20 +119,27 @@ class KeyValue(_View):
         version: int,
         lease: int,
     ) -> None:
-        _set_pb(self, _KeyValueFields(key, value, create_revision, mod_revision, version, lease))
+        set_pb(self, _KeyValueFields(key, value, create_revision, mod_revision, version, lease))
 
     def __copy__(self) -> KeyValue:
-        return _kv_fields(self, self.key)
+        return self._with_key(self.key)
 
-    @classmethod
-    def _from_pb(cls, pb: kv_pb2.KeyValue) -> KeyValue:
-        return _kv_view(pb)
+    def _with_key(self, key: bytes) -> KeyValue:
+        """A copy holding its own fields, with *key* (namespaces strip theirs)."""
+        copy = new(KeyValue)
+        set_pb(
+            copy,
+            _KeyValueFields(
+                key, self.value, self.create_revision, self.mod_revision, self.version, self.lease
+            ),
+        )
+        return copy
 
 
 _GetFields = namedtuple("_GetFields", "count more")
 
 
-@_view
+@_result_view
 @dataclass(frozen=True, init=False)
 class GetResult(_Result):
     """The answer to a range read: iterable over :attr:`kvs`, and ``len()`` works.
@@ -240,8 +157,8 @@ class GetResult(_Result):
     more: bool
 
     def __init__(self, header: ResponseHeader, kvs: list[KeyValue], count: int, more: bool) -> None:
-        _set_pb(self, _GetFields(count, more))
-        _set_h(self, header)
+        set_pb(self, _GetFields(count, more))
+        set_h(self, header)
         _set_get_kvs(self, kvs)
 
     def __iter__(self) -> Iterator[KeyValue]:
@@ -256,12 +173,8 @@ class GetResult(_Result):
         kvs = self.kvs
         return kvs[0] if kvs else None
 
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.RangeResponse) -> GetResult:
-        return _get_view(pb)
 
-
-@_view
+@_result_view
 @dataclass(frozen=True, init=False)
 class PutResult(_Result):
     """The answer to a put; ``prev_kv`` is set only when asked for and the key existed.
@@ -275,19 +188,15 @@ class PutResult(_Result):
     prev_kv: KeyValue | None
 
     def __init__(self, header: ResponseHeader, prev_kv: KeyValue | None) -> None:
-        _set_pb(self, None)
-        _set_h(self, header)
+        set_pb(self, None)
+        set_h(self, header)
         _set_put_prev(self, prev_kv)
-
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.PutResponse) -> PutResult:
-        return _put_view(pb)
 
 
 _DeleteFields = namedtuple("_DeleteFields", "deleted")
 
 
-@_view
+@_result_view
 @dataclass(frozen=True, init=False)
 class DeleteResult(_Result):
     """The answer to a delete: how many keys went, and (when asked for) what they held.
@@ -302,19 +211,15 @@ class DeleteResult(_Result):
     prev_kvs: list[KeyValue]
 
     def __init__(self, header: ResponseHeader, deleted: int, prev_kvs: list[KeyValue]) -> None:
-        _set_pb(self, _DeleteFields(deleted))
-        _set_h(self, header)
+        set_pb(self, _DeleteFields(deleted))
+        set_h(self, header)
         _set_del_prev(self, prev_kvs)
-
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.DeleteRangeResponse) -> DeleteResult:
-        return _delete_view(pb)
 
 
 _TxnFields = namedtuple("_TxnFields", "succeeded")
 
 
-@_view
+@_result_view
 @dataclass(frozen=True, init=False)
 class TxnResult(_Result):
     """The answer to a txn: which branch ran, and one result per op of that branch.
@@ -332,25 +237,37 @@ class TxnResult(_Result):
     responses: list[OpResult]
 
     def __init__(self, header: ResponseHeader, succeeded: bool, responses: list[OpResult]) -> None:
-        _set_pb(self, _TxnFields(succeeded))
-        _set_h(self, header)
+        set_pb(self, _TxnFields(succeeded))
+        set_h(self, header)
         _set_txn_r(self, responses)
 
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.TxnResponse, parent: ResponseHeader | None = None) -> TxnResult:
-        # etcd leaves the header of a nested txn's response empty: it shares its
-        # parent's, so it gets the parent's here.
-        if parent is None or pb.header.revision:
-            return _txn_view(pb, _LAZY)
-        return _txn_view(pb, parent)
+
+_set_get_kvs = setter(GetResult, "kvs")
+_set_put_prev = setter(PutResult, "prev_kv")
+_set_del_prev = setter(DeleteResult, "prev_kvs")
+_set_txn_r = setter(TxnResult, "_r")
 
 
 def _responses(self: TxnResult) -> list[OpResult]:
     responses = self._r
     if responses is _LAZY:
-        responses = [_op_view(op, self) for op in self._pb.responses]
+        responses = _op_views(self)
         _set_txn_r(self, responses)
     return responses  # type: ignore[no-any-return]
+
+
+def _load_op_views(txn: TxnResult) -> list[OpResult]:
+    """The wire layer's decoder of a txn's responses, bound on first use (a module-level
+    import would be a cycle: aetcd._wire.decode builds the classes of this module)."""
+    global _op_views
+    from ._wire.decode import op_views
+
+    _op_views = op_views
+    return op_views(txn)
+
+
+#: Decodes the responses of a txn view (``TxnResult.responses``, on first read).
+_op_views: Callable[[TxnResult], list[OpResult]] = _load_op_views
 
 
 setattr(  # noqa: B010 - a property over a dataclass field (mypy must keep seeing the field)
@@ -368,10 +285,6 @@ class CompactResult:
 
     header: ResponseHeader
 
-    @classmethod
-    def _from_pb(cls, pb: Any) -> CompactResult:
-        return cls(ResponseHeader._from_pb(pb.header))
-
 
 @dataclass(frozen=True, slots=True)
 class LeaseInfo:
@@ -386,161 +299,6 @@ class LeaseInfo:
     ttl: int
     granted_ttl: int
     keys: list[bytes]
-
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.LeaseTimeToLiveResponse) -> LeaseInfo:
-        return cls(ResponseHeader._from_pb(pb.header), pb.ID, pb.TTL, pb.grantedTTL, list(pb.keys))
-
-
-# -- building views: C-level slot setters, no __init__ ----------------------------------
-
-
-def _setter(cls: type, name: str) -> Callable[[Any, Any], None]:
-    setter: Callable[[Any, Any], None] = cls.__dict__[name].__set__
-    return setter
-
-
-_set_get_kvs = _setter(GetResult, "kvs")
-_set_put_prev = _setter(PutResult, "prev_kv")
-_set_del_prev = _setter(DeleteResult, "prev_kvs")
-_set_txn_r = _setter(TxnResult, "_r")
-
-
-def _header_view(pb: rpc_pb2.ResponseHeader) -> ResponseHeader:
-    h = _new(ResponseHeader)
-    _set_pb(h, pb)
-    return h
-
-
-def _kv_view(pb: kv_pb2.KeyValue) -> KeyValue:
-    kv = _new(KeyValue)
-    _set_pb(kv, pb)
-    return kv
-
-
-#: From this many keys on, the views of a response are built with the cyclic
-#: garbage collector paused (see :func:`_kv_views`).
-_PAUSE_GC_FROM: Final = 128
-_gc_isenabled = gc.isenabled
-_gc_disable = gc.disable
-_gc_enable = gc.enable
-
-
-def _kv_views(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
-    """One view per message of a repeated KeyValue field, built in C loops.
-
-    Each key costs two GC-tracked objects (the view and the message it reads),
-    so building the views of a large range used to trigger ~2 young-generation
-    collections per 1,000 keys, each one traversing the views just built and
-    promoting them; the promotions made full collections of the whole heap
-    frequent (about half the Python cost of a 1,000-key range was the
-    collector). None of these objects can be garbage while they are being
-    built, so for a large range the collector is paused for the two C loops
-    below (when it is enabled; it is enabled again right after, even if they
-    fail) and any collection due runs later, as usual: usually after the
-    caller dropped the result, when there is little left to traverse.
-    """
-    n = len(pbs)
-    if n == 1:
-        return [_kv_view(pbs[0])]
-    if not n:
-        return []
-    if n < _PAUSE_GC_FROM or not _gc_isenabled():
-        kvs: list[KeyValue] = list(map(_new, repeat(KeyValue, n)))
-        _drain(map(_set_pb, kvs, pbs))
-        return kvs
-    _gc_disable()
-    try:
-        kvs = list(map(_new, repeat(KeyValue, n)))
-        _drain(map(_set_pb, kvs, pbs))
-    finally:
-        _gc_enable()
-    return kvs
-
-
-def _kv_fields(kv: KeyValue, key: bytes) -> KeyValue:
-    """A copy of *kv* holding its own fields, with *key* (namespaces strip theirs)."""
-    copy = _new(KeyValue)
-    _set_pb(
-        copy,
-        _KeyValueFields(key, kv.value, kv.create_revision, kv.mod_revision, kv.version, kv.lease),
-    )
-    return copy
-
-
-def _get_view(pb: rpc_pb2.RangeResponse, header: Any = _LAZY) -> GetResult:
-    """The GetResult view of *pb*; *header*: a txn's header view for the ranges
-    of a txn (etcd fills only the revision of a txn op's own header)."""
-    r = _new(GetResult)
-    _set_pb(r, pb)
-    _set_h(r, header)
-    pbs = pb.kvs
-    if len(pbs) == 1:  # the common single-key get, inline
-        kv = _new(KeyValue)
-        _set_pb(kv, pbs[0])
-        _set_get_kvs(r, [kv])
-    else:
-        _set_get_kvs(r, _kv_views(pbs))
-    return r
-
-
-def _put_view(pb: rpc_pb2.PutResponse) -> PutResult:
-    r = _new(PutResult)
-    _set_pb(r, pb)
-    _set_h(r, _LAZY)
-    _set_put_prev(r, _kv_view(pb.prev_kv) if pb.HasField("prev_kv") else None)
-    return r
-
-
-def _delete_view(pb: rpc_pb2.DeleteRangeResponse) -> DeleteResult:
-    r = _new(DeleteResult)
-    _set_pb(r, pb)
-    _set_h(r, _LAZY)
-    _set_del_prev(r, _kv_views(pb.prev_kvs))
-    return r
-
-
-def _txn_view(pb: rpc_pb2.TxnResponse, header: Any) -> TxnResult:
-    """A TxnResult view; *header*: the parent's for a nested txn, else ``_LAZY``."""
-    r = _new(TxnResult)
-    _set_pb(r, pb)
-    _set_h(r, header)
-    _set_txn_r(r, _LAZY)
-    return r
-
-
-def _op_view(pb: rpc_pb2.ResponseOp, parent: TxnResult) -> OpResult:
-    which = pb.WhichOneof("response")
-    if which == "response_range":
-        return _get_view(pb.response_range)
-    if which == "response_put":
-        return _put_view(pb.response_put)
-    if which == "response_delete_range":
-        return _delete_view(pb.response_delete_range)
-    if which == "response_txn":
-        # etcd leaves the header of a nested txn's response empty: it shares its
-        # parent's.
-        sub = pb.response_txn
-        return _txn_view(sub, _LAZY if sub.header.revision else parent.header)
-    raise ValueError(f"unexpected txn response op {which!r}")
-
-
-_V = TypeVar("_V", bound=_View)
-
-
-def _evolve(view: _V, **slots: Any) -> _V:
-    """A copy of *view* with some slots replaced (namespaces strip their keys this way)."""
-    copy = _new(type(view))
-    for klass in type(view).__mro__:
-        for name in klass.__dict__.get("__slots__", ()):
-            value = slots[name] if name in slots else getattr(view, name)
-            klass.__dict__[name].__set__(copy, value)
-    return copy
-
-
-def _kvs_from_pb(pbs: Sequence[kv_pb2.KeyValue]) -> list[KeyValue]:
-    """Views of a repeated KeyValue field."""
-    return _kv_views(pbs)
 
 
 class WatchFilter(enum.IntEnum):
@@ -571,16 +329,12 @@ class Event(_View):
     prev_kv: KeyValue | None
 
     def __init__(self, type: EventType, kv: KeyValue, prev_kv: KeyValue | None) -> None:
-        _set_pb(self, _EventFields(type, prev_kv))
+        set_pb(self, _EventFields(type, prev_kv))
         _set_event_kv(self, kv)
 
     def __copy__(self) -> Event:
         prev = self.prev_kv
         return Event(self.type, self.kv.__copy__(), None if prev is None else prev.__copy__())
-
-    @classmethod
-    def _from_pb(cls, pb: kv_pb2.Event) -> Event:
-        return _event_view(pb)
 
 
 def _event_type(self: Event) -> EventType:
@@ -591,7 +345,11 @@ def _event_prev_kv(self: Event) -> KeyValue | None:
     pb = self._pb
     if type(pb) is _EventFields:
         return pb.prev_kv  # type: ignore[no-any-return]
-    return _kv_view(pb.prev_kv) if pb.HasField("prev_kv") else None
+    if not pb.HasField("prev_kv"):
+        return None
+    kv = new(KeyValue)
+    set_pb(kv, pb.prev_kv)
+    return kv
 
 
 # Properties over dataclass fields (mypy must keep seeing the fields).
@@ -599,30 +357,7 @@ setattr(Event, "type", property(_event_type, doc="PUT or DELETE (:class:`EventTy
 setattr(  # noqa: B010
     Event, "prev_kv", property(_event_prev_kv, doc="The key before the change, if asked for.")
 )
-_set_event_kv: Callable[[Event, KeyValue], None] = Event.__dict__["kv"].__set__
-
-
-def _event_view(pb: kv_pb2.Event) -> Event:
-    event = _new(Event)
-    _set_pb(event, pb)
-    kv = _new(KeyValue)
-    _set_pb(kv, pb.kv)
-    _set_event_kv(event, kv)
-    return event
-
-
-def _event_view_of(pb: kv_pb2.Event, kv_pb: kv_pb2.KeyValue) -> Event:
-    """:func:`_event_view` of *pb* whose ``kv`` the caller already read (*kv_pb*).
-
-    Reading a sub-message makes a new Python object each time unless one is
-    still alive; the watch stream reads ``kv`` for the revision anyway.
-    """
-    event = _new(Event)
-    _set_pb(event, pb)
-    kv = _new(KeyValue)
-    _set_pb(kv, kv_pb)
-    _set_event_kv(event, kv)
-    return event
+_set_event_kv: Callable[[Event, KeyValue], None] = setter(Event, "kv")
 
 
 @dataclass(frozen=True, slots=True)
@@ -667,10 +402,6 @@ class Member:
         """Whether the member has started (it publishes its name when it does)."""
         return bool(self.name)
 
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.Member) -> Member:
-        return cls(pb.ID, pb.name, list(pb.peerURLs), list(pb.clientURLs), pb.isLearner)
-
 
 class AlarmType(enum.IntEnum):
     """Kind of a cluster alarm (etcd ``AlarmType``)."""
@@ -691,10 +422,6 @@ class Alarm:
     def alarm(self) -> AlarmType:
         """The alarm type, under etcd's field name."""
         return self.type
-
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.AlarmMember) -> Alarm:
-        return cls(pb.memberID, AlarmType(pb.alarm))
 
 
 @dataclass(frozen=True, slots=True)
@@ -728,21 +455,6 @@ class Status:
         """Whether the member that answered is the leader."""
         return self.leader != 0 and self.leader == self.header.member_id
 
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.StatusResponse) -> Status:
-        return cls(
-            ResponseHeader._from_pb(pb.header),
-            pb.version,
-            pb.dbSize,
-            pb.dbSizeInUse,
-            pb.leader,
-            pb.raftIndex,
-            pb.raftTerm,
-            pb.raftAppliedIndex,
-            pb.isLearner,
-            list(pb.errors),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class HashKVResult:
@@ -758,11 +470,6 @@ class HashKVResult:
     hash: int
     compact_revision: int
     hash_revision: int
-
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.HashKVResponse) -> HashKVResult:
-        header = ResponseHeader._from_pb(pb.header)
-        return cls(header, pb.hash, pb.compact_revision, pb.hash_revision)
 
 
 class DowngradeAction(enum.IntEnum):
@@ -780,10 +487,6 @@ class DowngradeResult:
 
     header: ResponseHeader
     version: str
-
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.DowngradeResponse) -> DowngradeResult:
-        return cls(ResponseHeader._from_pb(pb.header), pb.version)
 
 
 class Permission(enum.IntEnum):
@@ -806,10 +509,6 @@ class RolePermission:
     key: bytes
     range_end: bytes
 
-    @classmethod
-    def _from_pb(cls, pb: Any) -> RolePermission:
-        return cls(Permission(pb.permType), pb.key, pb.range_end)
-
 
 @dataclass(frozen=True, slots=True)
 class AuthStatus:
@@ -818,10 +517,6 @@ class AuthStatus:
     header: ResponseHeader
     enabled: bool
     auth_revision: int
-
-    @classmethod
-    def _from_pb(cls, pb: rpc_pb2.AuthStatusResponse) -> AuthStatus:
-        return cls(ResponseHeader._from_pb(pb.header), pb.enabled, pb.authRevision)
 
 
 @dataclass(frozen=True, slots=True)

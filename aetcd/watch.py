@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import logging
 from collections.abc import AsyncGenerator, Iterable, Sequence
 from types import TracebackType
@@ -35,20 +34,15 @@ from typing import Any, Final, Self
 
 from ._channel import Transport
 from ._keys import to_int
-from ._pb import rpc_pb2
 from ._watch_stream import WatchStream
+from ._wire import messages as pb
+from ._wire.decode import event_view, event_view_of, header_view
+from ._wire.namespace import Namespace
 from .errors import (
     DeadlineExceededError,
 )
-from .ops import _key_range, _ns_range
-from .types import (
-    Event,
-    ResponseHeader,
-    WatchFilter,
-    WatchResponse,
-    _event_view,
-    _event_view_of,
-)
+from .ops import _key_range
+from .types import Event, WatchFilter, WatchResponse
 
 __all__ = ["Watch", "WatchAPI"]
 
@@ -59,7 +53,7 @@ log = logging.getLogger("aetcd")
 #: common case under load) that event's view, built by the stream task from
 #: the sub-messages it read anyway (``None`` for larger batches: their views
 #: are built one by one as they are delivered).
-_Batch = tuple[rpc_pb2.WatchResponse, Sequence[Any], int, Event | None]
+_Batch = tuple[pb.WatchResponse, Sequence[Any], int, Event | None]
 
 #: Default number of undelivered events a watch may hold before it is paused.
 DEFAULT_MAX_BUFFER: Final = 10_000
@@ -70,6 +64,8 @@ class WatchAPI:
 
     def __init__(self, transport: Transport) -> None:
         self._t = transport
+        #: The client's namespace, or None.
+        self._ns = Namespace.of(transport.config)
         self._watch_stream: WatchStream | None = None
 
     async def aclose(self) -> None:
@@ -106,9 +102,9 @@ class WatchAPI:
         are checked here, before any I/O.
         """
         k, end = _key_range(key, prefix, range_end, from_key)
-        ns = self._t.config.namespace
-        if ns:
-            k, end = _ns_range(ns, k, end)
+        ns = self._ns
+        if ns is not None:
+            k, end = ns.key_range(k, end)
         rev = to_int(start_revision, "start_revision")
         if type(prev_kv) is not bool or type(progress_notify) is not bool:
             raise TypeError("prev_kv and progress_notify must be bool")
@@ -129,7 +125,7 @@ class WatchAPI:
         """
         stream = self._watch_stream
         if stream is not None:
-            stream.send(rpc_pb2.WatchRequest(progress_request=rpc_pb2.WatchProgressRequest()))
+            stream.send(pb.WatchRequest(progress_request=pb.WatchProgressRequest()))
 
     def _watch_stream_for(self) -> WatchStream:
         stream = self._watch_stream
@@ -163,7 +159,7 @@ class Watch:
         max_buffer: int,
     ) -> None:
         self._api = api
-        self._ns = len(api._t.config.namespace)
+        self._ns = api._ns
         self.key = key
         self.range_end = range_end
         self.start_revision = start_revision
@@ -264,8 +260,8 @@ class Watch:
             if i == self._batch_len:
                 self._batch = ()  # do not keep the response alive
                 self._batch_len = 0
-            event = _event_view(batch[i - 1])
-            return _strip(event, self._ns) if self._ns else event
+            event = event_view(batch[i - 1])
+            return event if self._ns is None else self._ns.event(event)
         buffer = self._buffer
         while True:
             if buffer:
@@ -294,10 +290,10 @@ class Watch:
             self._batch = batch
             self._batch_len = n
             self._index = 1
-            event = _event_view(batch[0])
+            event = event_view(batch[0])
         if self._paused:
             self._resume_if_drained()
-        return _strip(event, self._ns) if self._ns else event
+        return event if self._ns is None else self._ns.event(event)
 
     async def responses(self) -> AsyncGenerator[WatchResponse, None]:
         """Yield whole responses (batches of events, and progress notifications)."""
@@ -315,10 +311,11 @@ class Watch:
                 self._take_progress(item)
                 yield item
                 continue
-            events = [Event._from_pb(e) for e in self._take(item)]
-            if self._ns:
-                events = [_strip(e, self._ns) for e in events]
-            yield WatchResponse(ResponseHeader._from_pb(item[0].header), events)
+            events = [event_view(e) for e in self._take(item)]
+            ns = self._ns
+            if ns is not None:
+                events = [ns.event(e) for e in events]
+            yield WatchResponse(header_view(item[0].header), events)
 
     async def _wait(self) -> None:
         """Wait until something is buffered; raise how the watch ended once it has."""
@@ -372,9 +369,9 @@ class Watch:
 
     # -- the stream's hooks (aetcd._watch_stream.Subscriber) -----------------------
 
-    def _create_request(self, watch_id: int) -> rpc_pb2.WatchRequest:
-        return rpc_pb2.WatchRequest(
-            create_request=rpc_pb2.WatchCreateRequest(
+    def _create_request(self, watch_id: int) -> pb.WatchRequest:
+        return pb.WatchRequest(
+            create_request=pb.WatchCreateRequest(
                 key=self.key,
                 range_end=self.range_end,
                 start_revision=self.next_revision,
@@ -386,7 +383,7 @@ class Watch:
             )
         )
 
-    def _on_created(self, header: rpc_pb2.ResponseHeader) -> None:
+    def _on_created(self, header: pb.ResponseHeader) -> None:
         if self.next_revision == 0:
             # Watching "from now": everything after the creation revision is ours.
             self.next_revision = header.revision + 1
@@ -394,7 +391,7 @@ class Watch:
         if self._created is not None and not self._created.done():
             self._created.set_result(None)
 
-    def _on_events(self, response: rpc_pb2.WatchResponse, events: Sequence[Any]) -> bool:
+    def _on_events(self, response: pb.WatchResponse, events: Sequence[Any]) -> bool:
         """Buffer a whole batch; returns False when the watch must be paused."""
         floor = self.next_revision
         n = len(events)
@@ -402,12 +399,12 @@ class Watch:
             # The common case under load, read once: the sub-messages read here
             # make the event's view (a protobuf sub-message read is a new Python
             # object each time).
-            pb = events[0]
-            kv = pb.kv
+            message = events[0]
+            kv = message.kv
             last = kv.mod_revision
             if last < floor:
                 return True  # defensive: never deliver anything twice
-            item: _Batch = (response, events, last, _event_view_of(pb, kv))
+            item: _Batch = (response, events, last, event_view_of(message, kv))
         else:
             first = events[0].kv.mod_revision
             if first < floor:
@@ -429,21 +426,21 @@ class Watch:
             return False
         return True
 
-    def _on_progress(self, header: rpc_pb2.ResponseHeader) -> None:
+    def _on_progress(self, header: pb.ResponseHeader) -> None:
         rev = header.revision
         if rev >= self.next_revision:
             self.next_revision = rev + 1
-        self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
+        self._buffer.append(WatchResponse(header_view(header), []))
         self._wake()
 
-    def _on_broadcast_progress(self, header: rpc_pb2.ResponseHeader, trusted: bool) -> None:
+    def _on_broadcast_progress(self, header: pb.ResponseHeader, trusted: bool) -> None:
         # etcd < 3.5.8 may send a requested progress notification before the
         # watch caught up (etcd#15220): deliver it, but only move the resume
         # point when the server is known to get this right.
         if trusted and header.revision >= self.next_revision:
             self.next_revision = header.revision + 1
         if trusted:
-            self._buffer.append(WatchResponse(ResponseHeader._from_pb(header), []))
+            self._buffer.append(WatchResponse(header_view(header), []))
             self._wake()
 
     def _fail(self, error: BaseException) -> None:
@@ -464,13 +461,3 @@ class Watch:
             else:
                 self._created.cancel()
         self._wake()
-
-
-def _strip(event: Event, n: int) -> Event:
-    """Remove a client namespace (its length *n*) from an event's keys."""
-    prev = event.prev_kv
-    return Event(
-        event.type,
-        dataclasses.replace(event.kv, key=event.kv.key[n:]),
-        None if prev is None else dataclasses.replace(prev, key=prev.key[n:]),
-    )

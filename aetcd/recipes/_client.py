@@ -10,8 +10,8 @@ from collections.abc import Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from .._lease_blocks import _LeaseContext
     from ..config import ClientConfig
-    from ..lease import _LeaseContext
     from ..ops import Compare, LeaseLike, Op
     from ..types import (
         DeleteResult,

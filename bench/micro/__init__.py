@@ -14,7 +14,7 @@ Run from the repository root with ``.venv/bin/python -m bench.micro.NAME [ENDPOI
                and how many reads went alone (each a whole RPC under real load).
 ``watch``      Python cost per watch event with the stream faked: the floor's
                read loop, a reader-task-to-consumer hand-off alone, aetcd's
-               watch, and ``Event._from_pb`` (no endpoint; ``[N]`` events).
+               watch, and an event's view alone (no endpoint; ``[N]`` events).
 
 Prototype a library change by copying ``aetcd/`` elsewhere, editing it and
 running with ``PYTHONPATH=/that/copy``.

@@ -17,7 +17,12 @@ from itertools import repeat
 from operator import attrgetter
 
 from aetcd._pb import rpc_pb2
-from aetcd.types import GetResult, KeyValue
+from aetcd.types import KeyValue
+
+try:  # the wire layer (aetcd._wire) builds the views
+    from aetcd._wire.decode import get_view
+except ImportError:  # older tree: the builders were in aetcd.types
+    from aetcd.types import _get_view as get_view
 
 resp = rpc_pb2.RangeResponse(count=1000)
 resp.header.revision = 12345
@@ -53,17 +58,17 @@ def iterate_only(r):
 
 
 def views(r):
-    for kv in GetResult._from_pb(r).kvs:
+    for kv in get_view(r).kvs:
         kv.key
         kv.value
 
 
 def views_build_only(r):
-    GetResult._from_pb(r)
+    get_view(r)
 
 
 def views_all_fields(r):
-    for kv in GetResult._from_pb(r).kvs:
+    for kv in get_view(r).kvs:
         kv.key
         kv.value
         kv.create_revision
@@ -175,8 +180,8 @@ def views_python_loop(r):
 CANDIDATES = [
     ("iterate the repeated field only", iterate_only),
     ("floor: read key+value of each message", floor),
-    ("views: GetResult._from_pb, build only", views_build_only),
-    ("views: GetResult._from_pb + key+value (aetcd now)", views),
+    ("views: get_view, build only", views_build_only),
+    ("views: get_view + key+value (aetcd now)", views),
     ("views: + all six fields", views_all_fields),
     ("views built in a Python loop + key+value", views_python_loop),
     ("eager key/value slots (C loops) + key+value", eager_key_value_slots),
@@ -212,7 +217,7 @@ def main() -> None:
     for name, t in best.items():
         t -= parse_t
         print(f"{t * 1e6:8.1f} us per 1,000 keys  {t / floor_t:5.2f} x floor  {name}")
-    print("gc tracked? view:", gc.is_tracked(GetResult._from_pb(parse(data)).kvs[0]))
+    print("gc tracked? view:", gc.is_tracked(get_view(parse(data)).kvs[0]))
 
 
 if __name__ == "__main__":

@@ -86,18 +86,23 @@ async def main(endpoint):
             out["  Transport._metadata_for(RangeRequest)"] = stime(lambda: t._metadata_for(req))
             out["  Member.state() (channel.get_state)"] = stime(lambda: m.state())
             out["  Transport.pick()"] = stime(lambda: t.pick())
-            out["  await Transport._ready_member()"] = await timeit(
-                lambda: t._ready_member(None, [], write=False)
-            )
-        from aetcd.types import GetResult, PutResult
+            if hasattr(t, "_ready_member"):  # older transport
+                out["  await Transport._ready_member()"] = await timeit(
+                    lambda: t._ready_member(None, [], write=False)
+                )
+        try:  # the wire layer (aetcd._wire) builds the views
+            from aetcd._wire.decode import get_view, put_view
+        except ImportError:  # older tree: the builders were in aetcd.types
+            from aetcd.types import _get_view as get_view
+            from aetcd.types import _put_view as put_view
 
-        out["  GetResult._from_pb (1 key)"] = stime(lambda: GetResult._from_pb(range_resp))
-        out["  GetResult._from_pb (1 key) + .kvs[0].value"] = stime(
-            lambda: GetResult._from_pb(range_resp).kvs[0].value
+        out["  get_view (1 key)"] = stime(lambda: get_view(range_resp))
+        out["  get_view (1 key) + .kvs[0].value"] = stime(
+            lambda: get_view(range_resp).kvs[0].value
         )
-        out["  PutResult._from_pb"] = stime(lambda: PutResult._from_pb(put_resp))
-        out["  PutResult._from_pb + .header.revision"] = stime(
-            lambda: PutResult._from_pb(put_resp).header.revision
+        out["  put_view"] = stime(lambda: put_view(put_resp))
+        out["  put_view + .header.revision"] = stime(
+            lambda: put_view(put_resp).header.revision
         )
         try:
             from aetcd.ops import _put_fields

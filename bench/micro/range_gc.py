@@ -19,7 +19,11 @@ import grpc.aio  # noqa: F401
 
 import aetcd  # noqa: F401
 from aetcd._pb import rpc_pb2
-from aetcd.types import GetResult
+
+try:  # the wire layer (aetcd._wire) builds the views
+    from aetcd._wire.decode import get_view
+except ImportError:  # older tree: the builders were in aetcd.types
+    from aetcd.types import _get_view as get_view
 
 resp = rpc_pb2.RangeResponse(count=1000)
 resp.header.revision = 12345
@@ -53,7 +57,7 @@ def floor() -> None:
 
 
 def aetcd_views() -> None:
-    for kv in GetResult._from_pb(parse(data)).kvs:
+    for kv in get_view(parse(data)).kvs:
         kv.key
         kv.value
 

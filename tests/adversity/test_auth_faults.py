@@ -74,9 +74,9 @@ async def test_f15_token_expiry_and_full_restart_with_watches(
 
                 # 1. Idle past the token TTL: every call must still succeed.
                 await asyncio.sleep(10)
-                tokens0 = t._token_generation
+                tokens0 = t.token.generation
                 figures["ops_after_idle"], figures["ops_after_idle_s"] = await _ops(alice, "idle")
-                figures["token_refreshes_after_idle"] = t._token_generation - tokens0
+                figures["token_refreshes_after_idle"] = t.token.generation - tokens0
 
                 # 2. A new watch on the stream opened with the expired token.
                 start = time.monotonic()
@@ -96,7 +96,7 @@ async def test_f15_token_expiry_and_full_restart_with_watches(
                 # cluster replay the Authenticate entries from their WAL, so tokens
                 # usually survive this; a single member loses them, see below.)
                 streams0 = alice._watches._watch_stream.streams_opened if alice._watches._watch_stream else 0
-                tokens0 = t._token_generation
+                tokens0 = t.token.generation
                 for member in cluster.members:
                     member.kill()
                 async with asyncio.TaskGroup() as restart:
@@ -105,7 +105,7 @@ async def test_f15_token_expiry_and_full_restart_with_watches(
                 figures["ops_after_restart"], figures["ops_after_restart_s"] = await _ops(
                     alice, "restart"
                 )
-                figures["token_refreshes_after_restart"] = t._token_generation - tokens0
+                figures["token_refreshes_after_restart"] = t.token.generation - tokens0
                 for i in range(10):
                     await alice.put(f"app/w/after/{i}", "y")
                     await alice.put(f"app/w2/after/{i}", "y")
@@ -154,7 +154,7 @@ async def test_f15_single_member_restart_loses_tokens_watch_continues(
             collector = tg.create_task(log.collect(watch))
             for i in range(10):
                 await alice.put(f"app/w/before/{i}", "x")
-            tokens0 = alice._t._token_generation
+            tokens0 = alice._t.token.generation
             # Measured on 3.5.1: a member killed within ~1 s of an Authenticate
             # replays it from its WAL on restart (the token survives); later, not.
             await asyncio.sleep(2.0)
@@ -165,7 +165,7 @@ async def test_f15_single_member_restart_loses_tokens_watch_continues(
             figures["ops_after_restart"], figures["ops_after_restart_s"] = await _ops(alice, "r")
             for i in range(10):
                 await alice.put(f"app/w/after/{i}", "y")
-            figures["token_refreshes"] = alice._t._token_generation - tokens0
+            figures["token_refreshes"] = alice._t.token.generation - tokens0
             tokens.update(v for k, v in alice._t.metadata or () if k == "token")
             final = await alice.get("app/w/", prefix=True)
             await log.caught_up(final.count)

@@ -19,6 +19,7 @@ from cli_helpers import Run, run_cli
 from aetcd._cli import common, output
 from aetcd._cli.app import build_parser
 from aetcd._cli.kv import argify, go_unquote, parse_compare, parse_op
+from aetcd._wire.requests import request_op
 from aetcd.ops import Compare, Op
 
 # -- KV ------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def test_txn_bad_compares(line: str) -> None:
 
 def test_txn_op_grammar() -> None:
     def same(a: Op, b: Op) -> bool:
-        return a._to_request_op() == b._to_request_op()
+        return request_op(a) == request_op(b)
 
     assert same(parse_op("put k v"), Op.put(b"k", b"v"))
     assert same(parse_op("put \"a b\" 'c d' --prev-kv"), Op.put(b"a b", b"c d", prev_kv=True))

@@ -257,7 +257,7 @@ async def test_token_refresh_stays_within_the_calls_deadline(
     async with aetcd.Client(server.endpoint, username="alice", password=ALICE_PW) as alice:
         await alice.put("app/k", "v1")
         await asyncio.sleep(2.5)  # etcd forgets the token
-        lock = alice._t._token_lock
+        lock = alice._t.token._lock
         assert lock is not None
         async with lock:  # a refresh in another task that does not finish in time
             for call in (

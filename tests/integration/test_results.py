@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 import aetcd
 from aetcd import Compare, KeyValue, Op, ResponseHeader
+from aetcd._wire.requests import request_op
 
 
 def reaches_protobuf(obj: object, depth: int = 6) -> bool:
@@ -210,7 +211,7 @@ async def test_namespaced_results(etcd_server: Any, etcd_prefix: str) -> None:
 
 async def test_ops_are_reusable_across_clients_and_namespaces(etcd_server: Any, etcd_prefix: str) -> None:
     op = Op.txn([Compare.version("k") == 0], [Op.put("k", "v")], [Op.get("k")])
-    before = op._to_request_op()
+    before = request_op(op)
     async with (
         aetcd.Client(etcd_server.endpoint, namespace=etcd_prefix + "one/") as one,
         aetcd.Client(etcd_server.endpoint, namespace=etcd_prefix + "two/") as two,
@@ -224,7 +225,7 @@ async def test_ops_are_reusable_across_clients_and_namespaces(etcd_server: Any, 
         assert isinstance(third, aetcd.TxnResult) and not third.succeeded
         assert third.responses[0].kvs[0].key == b"k"  # type: ignore[union-attr]
         assert (await raw.get(etcd_prefix, prefix=True)).count == 2
-    assert op._to_request_op() == before  # namespacing copied, never changed the op
+    assert request_op(op) == before  # namespacing copied, never changed the op
     assert op.is_write and not Op.txn([], [Op.get("k")], [Op.txn([], [Op.get("j")])]).is_write
     assert Op.txn([], [], [Op.txn([], [Op.delete("j")])]).is_write
 

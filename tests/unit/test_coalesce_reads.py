@@ -19,7 +19,7 @@ from aetcd import ClientClosedError, CompactedError, GetResult, UnavailableError
 from aetcd._channel import Transport
 from aetcd._coalesce import Coalescer
 from aetcd._pb import kv_pb2, rpc_pb2
-from aetcd.types import _get_view
+from aetcd._wire.decode import get_view
 
 HEADER = rpc_pb2.ResponseHeader(cluster_id=11, member_id=22, revision=33, raft_term=44)
 
@@ -73,7 +73,7 @@ class FakeTransport:
 
 def _result(response: Any) -> GetResult:
     """What KV.get makes of what Coalescer.read gives."""
-    return response if type(response) is GetResult else _get_view(response)
+    return response if type(response) is GetResult else get_view(response)
 
 
 async def _read_all(c: Coalescer, reads: list[dict[str, Any]]) -> list[Any]:

@@ -9,6 +9,7 @@ import pickle
 import pytest
 
 from aetcd._pb import kv_pb2
+from aetcd._wire.decode import event_view
 from aetcd.types import Event, EventType, KeyValue
 
 # -- Event --------------------------------------------------------------------------
@@ -32,7 +33,7 @@ def _hand_built(prev: bool) -> Event:
 
 @pytest.mark.parametrize("prev", [False, True])
 def test_event_view_equals_a_hand_built_event(prev: bool) -> None:
-    view = Event._from_pb(_pb_event(prev))
+    view = event_view(_pb_event(prev))
     built = _hand_built(prev)
     assert view == built and hash(view) == hash(built) and repr(view) == repr(built)
     assert view.type is EventType.DELETE
@@ -47,7 +48,7 @@ def test_event_view_equals_a_hand_built_event(prev: bool) -> None:
 
 @pytest.mark.parametrize("prev", [False, True])
 def test_event_copies_and_pickles_hold_their_own_fields(prev: bool) -> None:
-    view = Event._from_pb(_pb_event(prev))
+    view = event_view(_pb_event(prev))
     for other in (copy.copy(view), pickle.loads(pickle.dumps(view))):
         assert other == view
         assert not isinstance(other._pb, kv_pb2.Event)
@@ -58,6 +59,6 @@ def test_event_copies_and_pickles_hold_their_own_fields(prev: bool) -> None:
 
 
 def test_event_is_frozen() -> None:
-    view = Event._from_pb(_pb_event(False))
+    view = event_view(_pb_event(False))
     with pytest.raises(dataclasses.FrozenInstanceError):
         view.kv = KeyValue(b"x", b"", 0, 0, 0, 0)  # type: ignore[misc]

@@ -47,3 +47,31 @@ def test_recipes_and_the_cli_use_no_private_field_of_a_lease() -> None:
         if private.search(line)
     ]
     assert offenders == []
+
+
+def _transport_private_reads(path: Path) -> list[str]:
+    """``<transport>._name`` in *path*, where the transport is spelt ``t``,
+    ``transport`` or ``..._t`` (how every module names it)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        if node.attr.startswith("__"):
+            continue
+        owner = node.value
+        if (isinstance(owner, ast.Name) and owner.id in {"t", "transport"}) or (
+            isinstance(owner, ast.Attribute) and owner.attr in {"_t", "transport"}
+        ):
+            found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} .{node.attr}")
+    return found
+
+
+def test_only_the_transport_touches_its_private_state() -> None:
+    """The token, the member chooser, auto-sync and the services use the
+    transport's explicit interface (``check_usable()``, ``token``, ``new_member()``,
+    ``_members.Host``...), never its private attributes."""
+    files = [p for p in sorted(PACKAGE.rglob("*.py")) if "_pb" not in p.parts]
+    offenders = [
+        hit for p in files if p.name != "_channel.py" for hit in _transport_private_reads(p)
+    ]
+    assert offenders == []

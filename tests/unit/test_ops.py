@@ -1,28 +1,29 @@
 """Op and Compare build the same wire messages however they are assembled.
 
-Ops keep their request as protobuf constructor arguments and a txn is built in
-one protobuf call from them (aetcd.ops); these check the messages against ones
-built field by field.
+Ops keep their request as protobuf constructor arguments (aetcd.ops) and the
+wire layer builds a txn from them in one protobuf call (aetcd._wire.requests);
+these check the messages against ones built field by field.
 """
 
 from __future__ import annotations
 
 from aetcd import Compare, Op
 from aetcd._pb import rpc_pb2
-from aetcd.ops import _namespaced
+from aetcd._wire.namespace import Namespace
+from aetcd._wire.requests import compare, request, request_op
 
 pb = rpc_pb2
 
 
 def test_single_ops_build_their_requests() -> None:
-    assert Op.put("k", "v", lease=7, prev_kv=True)._request == pb.PutRequest(
+    assert request(Op.put("k", "v", lease=7, prev_kv=True)) == pb.PutRequest(
         key=b"k", value=b"v", lease=7, prev_kv=True
     )
-    assert Op.get("k", prefix=True, limit=3, serializable=True)._request == pb.RangeRequest(
+    assert request(Op.get("k", prefix=True, limit=3, serializable=True)) == pb.RangeRequest(
         key=b"k", range_end=b"l", limit=3, serializable=True
     )
-    assert Op.delete("a", range_end="c")._request == pb.DeleteRangeRequest(key=b"a", range_end=b"c")
-    assert Op.put("k")._to_request_op() == pb.RequestOp(request_put=pb.PutRequest(key=b"k"))
+    assert request(Op.delete("a", range_end="c")) == pb.DeleteRangeRequest(key=b"a", range_end=b"c")
+    assert request_op(Op.put("k")) == pb.RequestOp(request_put=pb.PutRequest(key=b"k"))
 
 
 def test_txn_request_matches_one_built_by_hand() -> None:
@@ -60,8 +61,8 @@ def test_txn_request_matches_one_built_by_hand() -> None:
         ],
         failure=[pb.RequestOp(request_delete_range=pb.DeleteRangeRequest(key=b"k", prev_kv=True))],
     )
-    assert op._request == expected
-    assert (Compare.mod_revision("k") < 9)._to_pb() == pb.Compare(
+    assert request(op) == expected
+    assert compare(Compare.mod_revision("k") < 9) == pb.Compare(
         key=b"k", target=pb.Compare.MOD, result=pb.Compare.LESS, mod_revision=9
     )
     # levels for max_txn_ops: 2 at the top, then 1 in the nested txn
@@ -73,10 +74,10 @@ def test_namespaced_copies_every_key_and_leaves_the_op_alone() -> None:
         [Compare.version("", prefix=True) > 0],
         [Op.get("a", from_key=True), Op.txn([], [Op.put("b", "1"), Op.delete("c", prefix=True)])],
     )
-    before = op._request
-    ns = _namespaced(op, b"ns/")
-    assert op._request == before
-    req = ns._request
+    before = request(op)
+    ns = Namespace(b"ns/").op(op)
+    assert request(op) == before
+    req = request(ns)
     assert (req.compare[0].key, req.compare[0].range_end) == (b"ns/", b"ns0")
     assert (req.success[0].request_range.key, req.success[0].request_range.range_end) == (
         b"ns/a",

@@ -1,6 +1,7 @@
-"""The package's shape: no import cycle at module level, no module above 650 lines.
+"""The package's shape: no import cycle at module level, no module above 650 lines,
+and only the wire layer (``aetcd/_wire/``) importing the generated ``aetcd._pb``.
 
-Both checks read the source (an AST scan), so they need no etcd and import nothing.
+The checks read the source (an AST scan), so they need no etcd and import nothing.
 Imports inside functions and under ``if TYPE_CHECKING:`` are lazy and do not count;
 the generated ``aetcd/_pb/`` is left out.
 
@@ -22,15 +23,8 @@ MAX_LINES = 650
 KNOWN_OFFENDERS: dict[str, set[str]] = {
     # Modules in an import cycle at module level: none.
     "cycle": set(),
-    # Modules above MAX_LINES: the view engine and the request builders (ops),
-    # each waiting for the wire-layer step of issue 14; lease.py (660: the handle
-    # and the service); client.py (701: about sixty explicit one-line delegators, by design).
-    "size": {
-        "aetcd.client",
-        "aetcd.lease",
-        "aetcd.ops",
-        "aetcd.types",
-    },
+    # Modules above MAX_LINES: none.
+    "size": set(),
 }
 
 
@@ -45,6 +39,15 @@ def _modules() -> dict[str, Path]:
             parts = parts[:-1]
         found[".".join(parts)] = path
     return found
+
+
+def _origin(name: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module a ``from ... import`` in module *name* (file *path*) reads from."""
+    if not node.level:
+        return node.module or ""
+    base = name.split(".")
+    base = base[: len(base) - node.level + (1 if path.name == "__init__.py" else 0)]
+    return ".".join([*base, *([node.module] if node.module else [])])
 
 
 def _top_level_imports(
@@ -75,19 +78,13 @@ def _import_graph(modules: dict[str, Path], *, typing: bool = False) -> dict[str
     """Module -> the modules of aetcd it imports at module level (see _top_level_imports)."""
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
-        is_package = path.name == "__init__.py"
         targets: set[str] = set()
         tree = ast.parse(path.read_text(), str(path))
         for node in _top_level_imports(tree, typing=typing):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
                 continue
-            if node.level:
-                base = name.split(".")
-                base = base[: len(base) - node.level + (1 if is_package else 0)]
-                origin = ".".join([*base, *([node.module] if node.module else [])])
-            else:
-                origin = node.module or ""
+            origin = _origin(name, path, node)
             for alias in node.names:
                 # ``from pkg import sub`` loads the submodule pkg.sub; any other name
                 # is read from pkg's namespace, so pkg must have run by then.
@@ -209,3 +206,55 @@ def test_no_module_above_650_lines() -> None:
     assert not new, f"modules above {MAX_LINES} lines (split them by concern): {new}"
     fixed = sorted(allowed - large)
     assert not fixed, f"no longer above {MAX_LINES} lines: remove from KNOWN_OFFENDERS: {fixed}"
+
+
+def _imported(name: str, path: Path, source: str | None = None) -> Iterator[tuple[int, str]]:
+    """(line, module) of every import in module *name*, lazy ones included: for
+    ``from a import b`` both ``a`` and ``a.b`` (b may be a submodule)."""
+    text = path.read_text() if source is None else source
+    for node in ast.walk(ast.parse(text, str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            origin = _origin(name, path, node)
+            yield node.lineno, origin
+            for alias in node.names:
+                yield node.lineno, f"{origin}.{alias.name}"
+
+
+def _is_pb(module: str) -> bool:
+    return module == "aetcd._pb" or module.startswith("aetcd._pb.")
+
+
+def test_the_import_scan_sees_every_spelling() -> None:
+    """Absolute, relative from a module and from a package, and lazy (in a function)."""
+    source = (
+        "from ._pb import rpc_pb2\n"
+        "from . import _pb\n"
+        "def f():\n"
+        "    import aetcd._pb.kv_pb2\n"
+        "    from .._pb.auth_pb2 import Permission\n"
+    )
+    in_module = {m for _, m in _imported("aetcd.kv", PACKAGE / "kv.py", source)}
+    assert {"aetcd._pb.rpc_pb2", "aetcd._pb", "aetcd._pb.kv_pb2"} <= in_module
+    in_package = {m for _, m in _imported("aetcd.sync", PACKAGE / "sync" / "__init__.py", source)}
+    assert {"aetcd.sync._pb", "aetcd._pb.auth_pb2"} <= in_package
+    assert _is_pb("aetcd._pb.rpc_pb2") and not _is_pb("aetcd._pbx")
+    modules = _modules()
+    assert any(
+        _is_pb(m) for _, m in _imported("aetcd._wire.messages", modules["aetcd._wire.messages"])
+    )
+
+
+def test_only_the_wire_layer_imports_the_generated_messages() -> None:
+    """Protobuf stays below ``aetcd._wire``: a service imports its request classes
+    from ``aetcd._wire.messages``, never from ``aetcd._pb`` (not even lazily)."""
+    found = sorted(
+        f"{name}:{line} imports {module}"
+        for name, path in _modules().items()
+        if not name.startswith("aetcd._wire")
+        for line, module in _imported(name, path)
+        if _is_pb(module)
+    )
+    assert not found, "import from aetcd._wire.messages instead:\n" + "\n".join(found)

@@ -1,6 +1,6 @@
 """Views of large responses: built with the collector paused, never left paused.
 
-aetcd.types builds the KeyValue views of a large range with the cyclic garbage
+aetcd._wire.decode builds the KeyValue views of a large range with the cyclic garbage
 collector paused (nothing built there can be garbage yet); the caller's GC
 setting must come out as it went in, whatever happens.
 """
@@ -13,11 +13,12 @@ from collections.abc import Iterator
 import pytest
 
 from aetcd import GetResult, KeyValue
-from aetcd import types as aetcd_types
 from aetcd._pb import rpc_pb2
-from aetcd.types import DeleteResult, ResponseHeader, _kv_views
+from aetcd._wire import decode
+from aetcd._wire.decode import PAUSE_GC_FROM, delete_view, get_view, kv_views
+from aetcd.types import ResponseHeader
 
-SIZES = [0, 1, 2, aetcd_types._PAUSE_GC_FROM - 1, aetcd_types._PAUSE_GC_FROM, 1000]
+SIZES = [0, 1, 2, PAUSE_GC_FROM - 1, PAUSE_GC_FROM, 1000]
 
 
 def range_response(n: int) -> rpc_pb2.RangeResponse:
@@ -42,7 +43,7 @@ def gc_restored() -> Iterator[None]:
 @pytest.mark.parametrize("enabled", [True, False])
 def test_gc_setting_is_kept(gc_restored: None, n: int, enabled: bool) -> None:
     (gc.enable if enabled else gc.disable)()
-    result = GetResult._from_pb(range_response(n))
+    result = get_view(range_response(n))
     assert gc.isenabled() is enabled
     assert len(result) == n and result.count == n
     assert [kv.key for kv in result] == [b"k%04d" % i for i in range(n)]
@@ -62,17 +63,17 @@ def test_gc_enabled_again_when_building_fails(
     def fail(kv: object, pb: object) -> None:
         raise Boom
 
-    monkeypatch.setattr(aetcd_types, "_set_pb", fail)
+    monkeypatch.setattr(decode, "set_pb", fail)
     with pytest.raises(Boom):
-        _kv_views(range_response(aetcd_types._PAUSE_GC_FROM).kvs)
+        kv_views(range_response(PAUSE_GC_FROM).kvs)
     assert gc.isenabled()
 
 
 def test_delete_prev_kvs_of_a_large_delete(gc_restored: None) -> None:
     gc.enable()
-    n = aetcd_types._PAUSE_GC_FROM * 2
+    n = PAUSE_GC_FROM * 2
     resp = rpc_pb2.DeleteRangeResponse(deleted=n, prev_kvs=range_response(n).kvs)
-    result = DeleteResult._from_pb(resp)
+    result = delete_view(resp)
     assert gc.isenabled()
     assert result.deleted == n and [kv.key for kv in result.prev_kvs][-1] == b"k%04d" % (n - 1)
 
