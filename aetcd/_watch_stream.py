@@ -329,11 +329,21 @@ class WatchStream:
             elif wid in unanswered:
                 unanswered.remove(wid)
         elif wid == -1:
-            # To every watch created on this stream (paused ones are not on it).
+            # To every watch created on this stream (paused ones are not on it),
+            # but not to one whose create is still unanswered: etcd holds back
+            # a new watch's events until its created response is sent, while a
+            # progress notice is not held back, so the notice can overtake
+            # events it does not cover; taken as that watch's resume point, it
+            # would drop them.
             trusted = bool(self._trust_requested_progress)
-            for each in [ref() for ref in list(self._by_id.values())]:
-                if each is not None and not each._paused and not each._done:
-                    each._on_broadcast_progress(r.header, trusted)
+            unanswered = self._unanswered
+            for each_id, ref in list(self._by_id.items()):
+                each = ref()
+                if each is None or each._paused or each._done:
+                    continue
+                if unanswered and each_id in unanswered:
+                    continue
+                each._on_broadcast_progress(r.header, trusted)
             return
         watch = self._watch_of(wid)
         if watch is None:

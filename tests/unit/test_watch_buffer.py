@@ -197,3 +197,36 @@ async def test_broadcast_progress_reaches_the_watches_of_the_stream(
     stream.remove(watch)  # no longer on the stream: not told
     stream._dispatch(progress(-1, 40))
     assert watch.next_revision == 31
+
+
+async def test_broadcast_progress_skips_a_watch_whose_create_is_unanswered(
+    fed: tuple[WatchStream, Watch],
+) -> None:
+    """etcd sends a new watch's events only after its created response, but a
+    requested progress notice as soon as it is due: the notice can arrive
+    between the create and its answer, ahead of older events for that watch."""
+    stream, confirmed = fed
+    stream._trust_requested_progress = True
+    client = aetcd.Client("127.0.0.1:1", namespace="ns/")  # never contacted
+    try:
+        late = client.watch(b"j", prefix=True, start_revision=5)
+        late._loop = asyncio.get_running_loop()
+        late._created = late._loop.create_future()
+        late._stream = stream
+        stream._watches.add(late)
+        stream.create(late)
+        stream._dispatch(progress(-1, 30))  # overtakes the answer to the create
+        assert confirmed.next_revision == 31
+        assert late.next_revision == 5
+        stream._dispatch(
+            rpc_pb2.WatchResponse(
+                header=rpc_pb2.ResponseHeader(revision=30), watch_id=late.watch_id, created=True
+            )
+        )
+        stream._dispatch(response(late.watch_id, 5, 6, key=b"ns/j", header=30))
+        assert [e.kv.mod_revision for e in await take(late, 2)] == [5, 6]
+        stream._dispatch(progress(-1, 40))  # answered now: told like the others
+        assert late.next_revision == 41
+    finally:
+        stream.remove(late)
+        await client.close()
