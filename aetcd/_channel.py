@@ -340,18 +340,21 @@ class Transport:
         per_attempt = max(_MIN_ATTEMPT, timeout / 3) if split and timeout is not None else None
         refreshed = not refresh
         tried: list[Member] = []
-        backoff = Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
+        backoff: Backoff | None = None  # made on the first retry (not on the hot path)
         error: EtcdError | None = None
         while True:
             member: Member | None = None
             if routed:
-                member = self.pick(tried)
+                members = self.members
+                member = members[0] if len(members) == 1 else self.chooser.pick(tried)
                 if member.state() is not _READY:
                     member = await self.chooser.ready_member(deadline, tried, write=write)
                 if member in tried:
                     # Every connected member failed once: back off before the next round.
                     assert error is not None
                     tried.clear()
+                    if backoff is None:
+                        backoff = Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
                     await backoff.pause(deadline, error)
                     continue
                 call = member.callable(cast(Method, method))
@@ -370,7 +373,9 @@ class Transport:
                 result: T = await call(
                     request,
                     timeout=attempt,
-                    metadata=self._metadata_for(request),
+                    metadata=self.metadata
+                    if self._guard_until == 0.0 and self.config.require_leader is None
+                    else self._metadata_for(request),
                     wait_for_ready=True,
                 )
             except grpc.aio.AioRpcError as exc:
@@ -418,6 +423,8 @@ class Transport:
             elif not self._retryable(error, member):
                 raise error
             if member is None:
+                if backoff is None:
+                    backoff = Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
                 await backoff.pause(deadline, error)
             elif deadline is not None and loop.time() >= deadline:
                 raise error
