@@ -91,6 +91,13 @@ _NEEDS_LEADER: Final = frozenset(
     }
 )
 _HASLEADER: Final = ("hasleader", "true")
+
+
+def _retry_backoff() -> Backoff:
+    """The pauses between rounds of a call's retries (made on the first retry only)."""
+    return Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
+
+
 # Seconds unary calls carry hasleader after trouble (require_leader=None).
 _GUARD_AFTER_TROUBLE: Final = 30.0
 
@@ -290,6 +297,8 @@ class Transport:
         return self._guard_until != 0.0 and time.monotonic() < self._guard_until
 
     def _metadata_for(self, request: Any) -> tuple[tuple[str, str], ...] | None:
+        if self._guard_until == 0.0 and self.config.require_leader is None:
+            return self.metadata  # never guarded yet: nothing to look at per request
         kind = type(request)
         if (
             kind in _NEEDS_LEADER or (kind is pb.RangeRequest and not request.serializable)
@@ -340,21 +349,19 @@ class Transport:
         per_attempt = max(_MIN_ATTEMPT, timeout / 3) if split and timeout is not None else None
         refreshed = not refresh
         tried: list[Member] = []
-        backoff: Backoff | None = None  # made on the first retry (not on the hot path)
+        backoff: Backoff | None = None  # see _retry_backoff
         error: EtcdError | None = None
         while True:
             member: Member | None = None
             if routed:
-                members = self.members
-                member = members[0] if len(members) == 1 else self.chooser.pick(tried)
+                member = self.chooser.pick(tried)
                 if member.state() is not _READY:
                     member = await self.chooser.ready_member(deadline, tried, write=write)
                 if member in tried:
                     # Every connected member failed once: back off before the next round.
                     assert error is not None
                     tried.clear()
-                    if backoff is None:
-                        backoff = Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
+                    backoff = backoff or _retry_backoff()
                     await backoff.pause(deadline, error)
                     continue
                 call = member.callable(cast(Method, method))
@@ -373,9 +380,7 @@ class Transport:
                 result: T = await call(
                     request,
                     timeout=attempt,
-                    metadata=self.metadata
-                    if self._guard_until == 0.0 and self.config.require_leader is None
-                    else self._metadata_for(request),
+                    metadata=self._metadata_for(request),
                     wait_for_ready=True,
                 )
             except grpc.aio.AioRpcError as exc:
@@ -423,8 +428,7 @@ class Transport:
             elif not self._retryable(error, member):
                 raise error
             if member is None:
-                if backoff is None:
-                    backoff = Backoff(_BACKOFF, _BACKOFF_MAX, jitter=_JITTER)
+                backoff = backoff or _retry_backoff()
                 await backoff.pause(deadline, error)
             elif deadline is not None and loop.time() >= deadline:
                 raise error

@@ -13,7 +13,10 @@ from ._channel import Transport
 from ._coalesce import Coalescer
 from ._keys import to_int
 from ._wire.decode import compact_result, delete_view, get_view, put_view, txn_view
-from ._wire.messages import CompactionRequest, DeleteRangeRequest, PutRequest, RangeRequest
+from ._wire.messages import CompactionRequest
+from ._wire.messages import DeleteRangeRequest as _DeleteRangeRequest
+from ._wire.messages import PutRequest as _PutRequest
+from ._wire.messages import RangeRequest as _RangeRequest
 from ._wire.namespace import Namespace
 from ._wire.requests import txn_request
 from .config import ClientConfig
@@ -41,9 +44,6 @@ from .types import (
 
 __all__ = ["KV"]
 
-_RangeRequest = RangeRequest
-_PutRequest = PutRequest
-_DeleteRangeRequest = DeleteRangeRequest
 # Enum members as module constants (an Enum class attribute read costs ~70 ns
 # on Python 3.11; these are read on every call).
 _GET = OpKind.GET
