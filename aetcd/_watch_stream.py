@@ -324,9 +324,7 @@ class WatchStream:
             unanswered = self._unanswered
             if wid == -1 and unanswered:
                 wid = unanswered.popleft()  # refused without its id (see __init__)
-            elif unanswered and unanswered[0] == wid:
-                unanswered.popleft()
-            elif wid in unanswered:
+            elif wid in unanswered:  # usually the first: answered in order
                 unanswered.remove(wid)
         elif wid == -1:
             # To every watch created on this stream (paused ones are not on it),
