@@ -47,11 +47,26 @@ async def _add_when_healthy(client: aetcd.Client, url: str) -> aetcd.Member:
     # etcd refuses membership changes ("unhealthy cluster", provably not applied)
     # until the member has been connected to all peers for 5 s: a fresh cluster
     # must wait.
+    #
+    # On a loaded machine the add may also end in "etcdserver: request timed out"
+    # (raft drops a configuration change proposed while a leader change or an
+    # earlier one is still being applied, and etcd then waits out the deadline).
+    # That outcome is unknown, so do what a user must: re-read the membership and
+    # add again only if the member is not there.
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 15
+    deadline = loop.time() + 30
     while True:
         try:
             return await client.member_add([url], learner=True)
+        except aetcd.OutcomeUnknownError as exc:
+            assert exc.message == "etcdserver: request timed out", exc
+            if loop.time() > deadline:
+                raise
+            present = [
+                m for m in await client.members(linearizable=True) if m.peer_urls == [url]
+            ]
+            if present:
+                return present[0]
         except aetcd.UnavailableError as exc:
             assert exc.message == "etcdserver: unhealthy cluster"
             assert exc.retryable

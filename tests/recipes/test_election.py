@@ -161,10 +161,12 @@ async def test_observe_rapid_leaderships_each_once_in_order(
     name = etcd_prefix + "rapid"
     led: list[bytes] = []  # each value, in the order it was actually held
     seen: list[bytes] = []
+    first_seen = asyncio.Event()
 
     async def observe() -> None:
         async for kv in etcd_client.election(name).observe():
             seen.append(kv.value)
+            first_seen.set()
             if kv.value == b"end":
                 return
 
@@ -179,7 +181,14 @@ async def test_observe_rapid_leaderships_each_once_in_order(
         await election.resign()
 
     observer = asyncio.create_task(observe())
-    await asyncio.sleep(0.1)
+    # observe() starts from the leadership current when it first reads: hold one
+    # until the observer has reported it, so no round can run before it watches
+    # (a fixed sleep here lost that race on a loaded machine).
+    first = etcd_client.election(name)
+    await first.campaign("start")
+    led.append(b"start")
+    await asyncio.wait_for(first_seen.wait(), 10)
+    await first.resign()
     for round_ in range(5):
         await asyncio.wait_for(asyncio.gather(*(lead(f"r{round_}-{i}") for i in range(4))), 20)
     last = etcd_client.election(name)
