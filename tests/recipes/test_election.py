@@ -68,8 +68,13 @@ async def test_cancelled_campaign_withdraws(etcd_client: aetcd.Client, etcd_pref
     name = etcd_prefix + "c"
     leader = etcd_client.election(name)
     await leader.campaign("a")
-    task = asyncio.create_task(etcd_client.election(name).campaign("b"))
-    await asyncio.sleep(0.2)
+    async with etcd_client.watch(name + "/", prefix=True) as joined:
+        task = asyncio.create_task(etcd_client.election(name).campaign("b"))
+        async with asyncio.timeout(10):  # b's key is in (a lease grant and a txn)
+            async for event in joined:
+                if event.type == aetcd.EventType.PUT and event.kv.value == b"b":
+                    break
+    assert not task.done()
     assert (await etcd_client.get(name + "/", prefix=True)).count == 2
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
