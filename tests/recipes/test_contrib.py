@@ -61,8 +61,16 @@ async def test_readers_share_writer_excludes(etcd_client: aetcd.Client, etcd_pre
 
     # A writer excludes readers and other writers.
     reader_lock, other_writer = rw.read_lock(), rw.write_lock()
-    reader = await blocked(reader_lock.acquire())
-    second = await blocked(other_writer.acquire())
+    async with etcd_client.watch(rw.prefix, prefix=True) as queued:
+        events = aiter(queued)
+        # Each one is queued (its key written) before the next arrives, so the
+        # order of arrival does not depend on timing.
+        reader = await blocked(reader_lock.acquire())
+        async with asyncio.timeout(10):
+            assert (await anext(events)).kv.key.startswith(rw.prefix + b"read/")
+        second = await blocked(other_writer.acquire())
+        async with asyncio.timeout(10):
+            assert (await anext(events)).kv.key.startswith(rw.prefix + b"write/")
     await writer.release()
     async with asyncio.timeout(10):
         await reader  # the older reader goes first
@@ -241,7 +249,10 @@ async def test_double_barrier_timeouts_bound_only_the_waiting(
         with pytest.raises(TimeoutError):
             await first.enter(timeout=0.05)
         assert await keys_under(etcd_client, etcd_prefix) == []
-    entering = await blocked(first.enter(timeout=30))
+    async with etcd_client.watch(name + "/waiters/", prefix=True) as written:
+        entering = await blocked(first.enter(timeout=30))
+        async with asyncio.timeout(10):
+            await anext(aiter(written))  # first's key is in (slow on a loaded box)
     async with asyncio.timeout(10):
         await second.enter(timeout=0)  # completes the barrier: no waiting
         await entering
