@@ -306,16 +306,28 @@ async def test_keeper_idles_and_restarts(
     etcd_client: aetcd.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(lessor_module, "_IDLE_LINGER", 0.2)
+
+    async def stream_opened(n: int) -> None:
+        async def opened() -> bool:
+            return bool(ka.streams_opened >= n)
+
+        await eventually(opened, within=5, step=0.02)
+
     async with etcd_client.lease(ttl=5):
-        await asyncio.sleep(0.3)
-    ka = keeper(etcd_client)
+        ka = keeper(etcd_client)
+        await stream_opened(1)
     assert ka.streams_opened == 1
-    await asyncio.sleep(0.5)
-    assert ka._task is None  # no lease left: the stream and its task ended
+    task = ka._task
+    assert task is not None
+    # No lease left: the stream and its task end after the idle linger (0.2 s),
+    # a hang-up round trip and the teardown (allow for a loaded machine).
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert done, "the keep-alive task did not stop when idle"
+    assert ka._task is None
     async with etcd_client.lease(ttl=5) as lease:
-        await asyncio.sleep(0.3)
-        assert lease.alive and ka._task is not None
-        assert ka.streams_opened == 2
+        assert ka._task is not None and ka._task is not task
+        await stream_opened(2)
+        assert lease.alive and ka.streams_opened == 2
 
 
 async def test_unexpected_failure_marks_leases_lost_and_is_logged(
@@ -497,7 +509,11 @@ async def test_leases_survive_a_grpc_proxy(grpc_proxy: str) -> None:
         times = record_renewals(leases)
         await asyncio.sleep(6)
         assert all(lease.alive for lease in leases)
-        assert max(max_gap(t) for t in times.values()) < 3 - 0.5
+        # Through the proxy, replies come on the proxy's own lessor schedule (it
+        # renews at TTL/3 on its own timer), so gaps up to about 2 s are normal
+        # and a loaded machine adds more. The promise is that no lease lapses:
+        # every one alive and no reply gap reaching the TTL.
+        assert max(max_gap(t) for t in times.values()) < 3
 
 
 # -- keeping alive a lease granted elsewhere -------------------------------------------
