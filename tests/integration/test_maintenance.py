@@ -79,12 +79,14 @@ async def test_status_of_unreachable_endpoint_times_out(etcd_client: aetcd.Clien
 
 async def _hash_on(client: aetcd.Client, revision: int, endpoint: str) -> aetcd.HashKVResult:
     # A follower may not have applied the revision yet: that is a future revision there.
-    for _ in range(50):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:
         try:
             return await client.hash_kv(revision, endpoint=endpoint)
         except aetcd.FutureRevisionError:
+            assert loop.time() < deadline, f"{endpoint} never reached revision {revision}"
             await asyncio.sleep(0.05)
-    raise AssertionError(f"{endpoint} never reached revision {revision}")
 
 
 async def test_hash_kv_is_equal_across_members(
@@ -93,12 +95,14 @@ async def test_hash_kv_is_equal_across_members(
     for i in range(20):
         put = await cluster_client.put(f"hash/{i}", f"v{i}")
     revision = put.header.revision
-    await cluster_client.put("hash/later", "changes the latest hash only")
+    later = await cluster_client.put("hash/later", "changes the latest hash only")
     results = [await _hash_on(cluster_client, revision, ep) for ep in etcd_cluster.endpoints]
     assert len({r.hash for r in results}) == 1
     assert len({r.header.member_id for r in results}) == 3
     assert all(r.compact_revision == -1 for r in results)  # never compacted
-    latest = await cluster_client.hash_kv(endpoint=etcd_cluster.endpoints[0])
+    # At the later put's revision, not "latest": the member asked may be a
+    # follower that has not applied it yet.
+    latest = await _hash_on(cluster_client, later.header.revision, etcd_cluster.endpoints[0])
     assert latest.hash != results[0].hash
 
     await cluster_client.compact(revision)
@@ -124,8 +128,15 @@ async def test_hash_kv_is_equal_across_members(
         pass
     else:
         assert at.hash == results[0].hash  # nothing at or below `revision` changed
-    after = await _hash_on(cluster_client, revision + 1, etcd_cluster.endpoints[1])
-    assert after.compact_revision == revision
+    # Another member reports the compaction once it has applied it (it may lag).
+    deadline = loop.time() + 10
+    while True:
+        after = await _hash_on(cluster_client, revision + 1, etcd_cluster.endpoints[1])
+        if after.compact_revision == revision:
+            break
+        assert after.compact_revision == -1, after  # not yet applied there
+        assert loop.time() < deadline, "the other member never applied the compaction"
+        await asyncio.sleep(0.05)
     with pytest.raises(aetcd.FutureRevisionError):
         await cluster_client.hash_kv(revision + 1000)
 
