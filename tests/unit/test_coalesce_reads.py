@@ -206,7 +206,8 @@ async def test_the_batch_deadline_is_the_earliest() -> None:
     ]
     await asyncio.gather(*awaitables)
     ((_, _, timeout),) = [call for call in t.calls if call[0] == "Txn"]
-    assert timeout is not None and 0.4 < timeout <= 0.5
+    # 0.5 s left at most (time passes on a loaded box): the 5 s and 30 s ones lost.
+    assert timeout is not None and 0 < timeout <= 0.5
 
 
 async def test_no_deadline_at_all() -> None:
