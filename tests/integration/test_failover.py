@@ -115,7 +115,10 @@ async def test_paused_member_does_not_stall_reads(etcd_cluster: EtcdCluster) -> 
                 start = time.monotonic()
                 await client.get(f"pause/{i}")
                 worst = max(worst, time.monotonic() - start)
-            assert worst < 1.5, worst  # one attempt of max(1 s, 3 s / 3), then elsewhere
+            # One attempt of max(1 s, 3 s / 3) on the paused member, then the read is
+            # served elsewhere: well under the 3 s deadline, with 1 s for the retry
+            # on a loaded machine.
+            assert worst < 2.0, worst
         finally:
             follower.resume()
 
