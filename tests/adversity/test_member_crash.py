@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -103,9 +104,11 @@ async def test_f2_follower_kill_and_sigstop(
     """kill -9 a follower (3 s down), then SIGSTOP one, under writers and linearizable reads.
 
     0 lost; no call outlives its deadline by more than 200 ms; the longest gap
-    between successful operations stays under 1.5 s for a kill and under the
-    per-call timeout + 1 s for a SIGSTOP (the calls already in flight on the
-    frozen member wait for their deadline; the member is avoided after that).
+    between successful operations stays under 1.5 s for a kill (unless the
+    loaded box made the cluster elect a new leader meanwhile: SERVER_SLOW) and
+    under the per-call timeout + 1 s for a SIGSTOP (the calls already in flight
+    on the frozen member wait for their deadline; the member is avoided after
+    that).
     """
     cluster = etcd_cluster
     prefix = "f2/"
@@ -113,6 +116,7 @@ async def test_f2_follower_kill_and_sigstop(
         load = Load(client, prefix, writers=8, rate=300, read_share=0.3, timeout=TIMEOUT)
         stop = asyncio.Event()
         kill_gaps: list[float] = []
+        kill_elections: list[bool] = []  # did the leader change during that kill?
         stop_gaps: list[float] = []
         kill_stale = 0
         async with asyncio.TaskGroup() as workload:
@@ -121,12 +125,14 @@ async def test_f2_follower_kill_and_sigstop(
                 await asyncio.sleep(2.0)
                 leader = await cluster.leader()
                 follower = next(m for m in cluster.members if m is not leader)
+                term = await _raft_term(cluster, client)
                 load.take_gap()
                 follower.kill()
                 await asyncio.sleep(3.0)
                 await follower.start()
                 await asyncio.sleep(2.0)
                 kill_gaps.append(load.take_gap())
+                kill_elections.append(await _raft_term(cluster, client) > term)
             kill_stale = len(load.stale_reads)
             for _ in range(stops):
                 await asyncio.sleep(2.0)
@@ -143,6 +149,7 @@ async def test_f2_follower_kill_and_sigstop(
             stop.set()
         figures.update(load.figures())
         figures["kill_gaps_s"] = kill_gaps
+        figures["kill_leader_changed"] = kill_elections
         figures["sigstop_gaps_s"] = stop_gaps
         figures["sigstop_seconds"] = stop_seconds
         figures["suspect_after_run"] = [m.endpoint.address for m in client._t.members if m.suspect]
@@ -160,5 +167,21 @@ async def test_f2_follower_kill_and_sigstop(
         f"a call outlived its deadline by {load.max_overrun:.3f} s "
         f"(event-loop lag up to {load.max_lag:.3f} s)"
     )
-    assert max(kill_gaps) <= 1.5, kill_gaps
+    # Killing a follower leaves the leader in place; if the loaded box made the
+    # cluster elect a new one meanwhile (as in F1, nobody can write without a
+    # leader), that gap is the server's doing.
+    cycles = list(zip(kill_gaps, kill_elections, strict=True))
+    if slow := [gap for gap, elected in cycles if elected and gap > 1.5]:
+        figures["SERVER_SLOW"] = f"the leader changed during a follower kill; gaps {slow} s"
+    assert all(gap <= 1.5 or elected for gap, elected in cycles), kill_gaps
     assert max(stop_gaps) <= TIMEOUT + 1.0, stop_gaps
+
+
+async def _raft_term(cluster: EtcdCluster, client: aetcd.Client) -> int:
+    """The highest raft term among the running members: it grows with each election."""
+    terms = [0]
+    for member in cluster.members:
+        if member.running and not member.paused:
+            with contextlib.suppress(aetcd.EtcdError):
+                terms.append((await client.status(member.endpoint, timeout=5)).raft_term)
+    return max(terms)
