@@ -32,7 +32,7 @@ async def test_f3_quorum_loss_and_recovery(
 
     Every call returns within its deadline + 200 ms (members without a leader
     refuse at once: hasleader); the watch stream notices the lost leader within
-    6 s; all leases survive; writes work again within 10 s of the restart; the
+    8 s; all leases survive; writes work again within 10 s of the restart; the
     watches then deliver every revision once, in order.
     """
     caplog.set_level(logging.INFO, logger="aetcd")
@@ -91,7 +91,9 @@ async def test_f3_quorum_loss_and_recovery(
         f"a call outlived its deadline by {load.max_overrun:.3f} s "
         f"(event-loop lag up to {load.max_lag:.3f} s)"
     )
-    assert all(0 <= d <= 6.0 for d in detect), detect
+    # etcd itself ends a leaderless watch stream 3-5 s after the kill (its monitor
+    # waits out a few election timeouts); 8 s leaves room for a loaded box.
+    assert all(0 <= d <= 8.0 for d in detect), detect
     assert max(recover) <= 10.0, recover
     assert figures["leases_alive"] == len(leases) and min(ttls) > 0, ttls
 
