@@ -98,22 +98,32 @@ def test_python_etcd3_holder_excludes_compat(
     compat: etcd3.Etcd3Client, peer: Peer, etcd_prefix: str
 ) -> None:
     assert peer.ask("acquire 5") == "True"
+    key = "/locks/" + etcd_prefix + "lock"
     lock = compat.lock(etcd_prefix + "lock", ttl=30)
     assert lock.acquire(timeout=0.5) is False
+    value, meta = compat.get(key)  # the python-etcd3 holder's key
+    assert value is not None and value != lock.uuid and meta is not None
+    held_since = meta.create_revision
     # A waiting compat lock gets it once the python-etcd3 holder releases.
-    released_at: list[float] = []
+    release_started: list[float] = []
+    replies: list[str] = []
 
     def release_later() -> None:
         time.sleep(0.5)
-        assert peer.ask("release") == "True"
-        released_at.append(time.monotonic())
+        release_started.append(time.monotonic())
+        replies.append(peer.ask("release"))
 
     t = threading.Thread(target=release_later)
     t.start()
     assert lock.acquire(timeout=10)
     acquired_at = time.monotonic()
     t.join()
-    assert released_at and released_at[0] <= acquired_at + 0.05
+    assert replies == ["True"]
+    # Not before the holder let go: acquired after the release began, with a key
+    # created after the holder's (one key: the holder's was deleted in between).
+    assert release_started and acquired_at >= release_started[0]
+    value, meta = compat.get(key)
+    assert value == lock.uuid and meta is not None and meta.create_revision > held_since
     assert peer.ask("is_acquired") == "False"
     assert peer.ask("acquire 0.5") == "False"
     lock.release()
