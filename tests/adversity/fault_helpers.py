@@ -122,25 +122,14 @@ class Load:
     worst_gap: float = 0.0  # over the whole run
     gap_at: float = 0.0
     max_overrun: float = 0.0
-    max_lag: float = 0.0  # how late the event loop woke a timer, at worst
     _last_ok: float = 0.0
     _t0: float = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         self._t0 = self._last_ok = time.monotonic()
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._lag_monitor(stop))
             for n in range(self.writers):
                 tg.create_task(self._writer(n, stop))
-
-    async def _lag_monitor(self, stop: asyncio.Event) -> None:
-        """Event-loop lag: a starved process wakes every timer late, a call's
-        deadline timer too, so an overrun that large is the box's, not the client's."""
-        step = 0.05
-        while not stop.is_set():
-            before = time.monotonic()
-            await asyncio.sleep(step)
-            self.max_lag = max(self.max_lag, time.monotonic() - before - step)
 
     def _ok(self) -> None:
         now = time.monotonic()
@@ -228,7 +217,6 @@ class Load:
             "longest_gap_s": round(self.worst_gap, 3),
             "longest_gap_at_s": round(self.gap_at, 1),
             "max_overrun_s": round(self.max_overrun, 3),
-            "max_loop_lag_s": round(self.max_lag, 3),
         }
 
 

@@ -76,12 +76,7 @@ async def test_f1_leader_kill_under_writers(
         figures["hashkv"] = await hash_check(cluster.members, client)
     assert load.acked, "no write succeeded"
     assert max(serve_times) <= 10.0, serve_times
-    # 200 ms past its deadline at most, plus what the box added: a starved event
-    # loop wakes every deadline timer late (the load measures by how much).
-    assert load.max_overrun <= 0.2 + load.max_lag, (
-        f"a call outlived its deadline by {load.max_overrun:.3f} s "
-        f"(event-loop lag up to {load.max_lag:.3f} s)"
-    )
+    assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
     if 3.0 < load.worst_gap <= max(elections) + 0.5:
         # Nobody can write without a leader: on a busy box a slow election (the
         # server's doing, measured above) explains a gap past the target.
@@ -161,12 +156,7 @@ async def test_f2_follower_kill_and_sigstop(
         figures["hashkv"] = await hash_check(cluster.members, client)
     assert load.acked and load.reads, "no write or no read succeeded"
     assert kill_stale == 0, f"stale linearizable reads: {load.stale_reads[:3]}"
-    # 200 ms past its deadline at most, plus what the box added: a starved event
-    # loop wakes every deadline timer late (the load measures by how much).
-    assert load.max_overrun <= 0.2 + load.max_lag, (
-        f"a call outlived its deadline by {load.max_overrun:.3f} s "
-        f"(event-loop lag up to {load.max_lag:.3f} s)"
-    )
+    assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
     # Killing a follower leaves the leader in place; if the loaded box made the
     # cluster elect a new one meanwhile (as in F1, nobody can write without a
     # leader), that gap is the server's doing.

@@ -101,12 +101,7 @@ async def test_f4_blackhole_of_the_watch_member(
     assert all(d <= 15.0 + 1.0 for d in detected), detected
     assert all(m.split(" -> ")[0] != m.split(" -> ")[1] for m in moved), moved
     assert max(gaps) <= TIMEOUT + 1.0, gaps
-    # 200 ms past its deadline at most, plus what the box added: a starved event
-    # loop wakes every deadline timer late (the load measures by how much).
-    assert load.max_overrun <= 0.2 + load.max_lag, (
-        f"a call outlived its deadline by {load.max_overrun:.3f} s "
-        f"(event-loop lag up to {load.max_lag:.3f} s)"
-    )
+    assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
 
 
 @pytest.mark.timeout(300)

@@ -85,12 +85,7 @@ async def test_f3_quorum_loss_and_recovery(
         ttls = [(await client.time_to_live(lease)).ttl for lease in leases]
         figures["lease_ttls"] = ttls
         figures["hashkv"] = await hash_check(cluster.members, client)
-    # 200 ms past its deadline at most, plus what the box added: a starved event
-    # loop wakes every deadline timer late (the load measures by how much).
-    assert load.max_overrun <= 0.2 + load.max_lag, (
-        f"a call outlived its deadline by {load.max_overrun:.3f} s "
-        f"(event-loop lag up to {load.max_lag:.3f} s)"
-    )
+    assert load.max_overrun <= 0.2, f"a call outlived its deadline by {load.max_overrun:.3f} s"
     # etcd itself ends a leaderless watch stream 3-5 s after the kill (its monitor
     # waits out a few election timeouts); 8 s leaves room for a loaded box.
     assert all(0 <= d <= 8.0 for d in detect), detect
