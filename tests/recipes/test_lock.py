@@ -131,8 +131,10 @@ async def test_try_acquire_timeout_and_cleanup(etcd_client: aetcd.Client, etcd_p
             async with etcd_client.lock(name, timeout=0.2):
                 raise AssertionError("the body must not run unlocked")
         # A cancelled waiter removes its key too.
-        task = asyncio.create_task(etcd_client.lock(name).acquire())
-        await asyncio.sleep(0.2)
+        async with etcd_client.watch(name + "/", prefix=True) as queued:
+            task = asyncio.create_task(etcd_client.lock(name).acquire())
+            await asyncio.wait_for(anext(queued), 10)  # the waiter's key is written
+        assert (await etcd_client.get(name + "/", prefix=True)).count == 2
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
