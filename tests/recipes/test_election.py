@@ -70,10 +70,9 @@ async def test_cancelled_campaign_withdraws(etcd_client: aetcd.Client, etcd_pref
     await leader.campaign("a")
     async with etcd_client.watch(name + "/", prefix=True) as joined:
         task = asyncio.create_task(etcd_client.election(name).campaign("b"))
-        async with asyncio.timeout(10):  # b's key is in (a lease grant and a txn)
-            async for event in joined:
-                if event.type == aetcd.EventType.PUT and event.kv.value == b"b":
-                    break
+        # b's key is in (after a lease grant and a txn): the only change meanwhile.
+        event = await asyncio.wait_for(anext(joined), 10)
+        assert event.type == aetcd.EventType.PUT and event.kv.value == b"b"
     assert not task.done()
     assert (await etcd_client.get(name + "/", prefix=True)).count == 2
     task.cancel()
