@@ -55,6 +55,10 @@ GET_KEYS = 64
 # gRPC core's older client I/O path: an opt-in a user makes for their process.
 OPT_IN_EXPERIMENTS = "-event_engine_client"
 RANGE_KEYS = 1000
+# Implementations run in this interpreter (.venv), on gRPC's defaults.
+LOCAL_IMPLS = frozenset(
+    ("floor", "floor-typed", "aetcd", "aetcd-nc", "aetcd-cw", "go", "aetcd-sync", "floor-sync")
+)
 
 
 class Worker:
@@ -128,7 +132,7 @@ class Bench:
         if impl in ("floor-t", "aetcd-t"):
             # The documented opt-in (docs/connecting.md): gRPC's own variable.
             return sys.executable, {**os.environ, "GRPC_EXPERIMENTS": OPT_IN_EXPERIMENTS}
-        if impl in ("floor", "aetcd", "aetcd-nc", "aetcd-cw", "go", "aetcd-sync", "floor-sync"):
+        if impl in LOCAL_IMPLS:
             return sys.executable, None
         if impl == "etcd3-pp":
             # python-etcd3 0.12 imports only with the pure-Python protobuf.
@@ -526,6 +530,8 @@ def run_bench(bench: Bench, args: argparse.Namespace, endpoint: str) -> int:
     for workload in args.names:
         bench.populate(workload)
         these = list(impls)
+        if not args.impls and WORKLOADS[workload][0] in ("put", "get", "txn", "range"):
+            these.insert(1, "floor-typed")  # the least a typed client adds to the floor
         if not args.impls and WORKLOADS[workload][0] in ("get", "range"):
             these.insert(3, "aetcd-nc")  # reads: also without coalescing
         if not args.impls and WORKLOADS[workload][0] == "put":

@@ -11,6 +11,9 @@ Implementations:
                 with ``ClientConfig.channel_options()`` and the same call
                 options aetcd uses (deadline, ``wait_for_ready=True``): the
                 least a Python grpc.aio client can do.
+``floor-typed`` the floor plus the least any typed client must add per call
+                (argument checks, a deadline, typed errors, a typed result
+                over the response): what a typed facade costs at a minimum.
 ``floor-t``     the floor with gRPC core's older client I/O path, the opt-in
                 ``GRPC_EXPERIMENTS=-event_engine_client`` (docs/connecting.md).
 ``aetcd``       this repository's client, as a user gets it by default.
@@ -31,6 +34,7 @@ import contextlib
 import os
 import sys
 import time
+from operator import attrgetter
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -275,6 +279,133 @@ class Floor:
 def _require_opt_in() -> None:
     if "-event_engine_client" not in os.environ.get("GRPC_EXPERIMENTS", ""):
         raise RuntimeError("GRPC_EXPERIMENTS=-event_engine_client is not set for this worker")
+
+
+class FloorTyped(Floor):
+    """The least any typed client must add to the floor (a lower bound for aetcd).
+
+    Per call: the key and value checked and encoded, the deadline taken from the
+    loop clock, the gRPC error mapped to a typed one, and a typed result (a
+    slotted object over the response, its header read through it). No member
+    choice, retry policy, token, namespace or coalescing.
+    """
+
+    name = "floor-typed"
+
+    async def open(self, endpoint: str) -> None:
+        await super().open(endpoint)
+        import grpc
+
+        self.rpc_error = grpc.aio.AioRpcError
+
+    def _key(self, key: Any) -> bytes:
+        if type(key) is bytes:
+            if not key:
+                raise ValueError("key is empty")
+            return key
+        if isinstance(key, str):
+            return key.encode()
+        raise TypeError("key must be str or bytes")
+
+    async def _call(self, method: Any, req: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        try:
+            return await method(
+                req, timeout=deadline - loop.time(), metadata=None, wait_for_ready=True
+            )
+        except self.rpc_error as exc:
+            raise RuntimeError(exc.details()) from exc
+
+    async def put(self, key: bytes, value: bytes) -> int:
+        req = self.pb.PutRequest(key=self._key(key), value=self._key(value))
+        r = _Res(await self._call(self.kv.Put, req))
+        return r.header.revision
+
+    async def get(self, key: bytes) -> bytes:
+        r = _Res(await self._call(self.kv.Range, self.pb.RangeRequest(key=self._key(key))))
+        return r.kvs[0].value
+
+    async def range(self, prefix: bytes) -> int:
+        p = self._key(prefix)
+        r = await self._call(self.kv.Range, self.pb.RangeRequest(key=p, range_end=prefix_end(p)))
+        kvs = [_kv(kv) for kv in r.kvs]
+        n = 0
+        for kv in kvs:
+            kv.key  # noqa: B018
+            kv.value  # noqa: B018
+            n += 1
+        return n
+
+    async def cas(self, key: bytes, old: bytes, new: bytes) -> bool:
+        pb = self.pb
+        k = self._key(key)
+        req = pb.TxnRequest(
+            compare=[
+                pb.Compare(
+                    key=k,
+                    target=pb.Compare.CompareTarget.VALUE,
+                    result=pb.Compare.CompareResult.EQUAL,
+                    value=old,
+                )
+            ],
+            success=[pb.RequestOp(request_put=pb.PutRequest(key=k, value=new))],
+        )
+        return _Res(await self._call(self.kv.Txn, req)).succeeded
+
+    async def watch(self, prefix: bytes, sink: harness.WatchSink) -> None:
+        raise Unsupported("a reference for unary calls only")
+
+    async def keep_alive(self, count: int, ttl: int) -> Any:
+        raise Unsupported("a reference for unary calls only")
+
+    async def lock_reuse(self, name: bytes) -> Any:
+        raise Unsupported("a reference for unary calls only")
+
+    async def lock_new(self, name: bytes) -> Any:
+        raise Unsupported("a reference for unary calls only")
+
+
+class _KV:
+    __slots__ = ("_pb",)
+    key = property(attrgetter("_pb.key"))
+    value = property(attrgetter("_pb.value"))
+
+
+class _Header:
+    __slots__ = ("_pb",)
+    revision = property(attrgetter("_pb.revision"))
+
+
+_set_kv = _KV.__dict__["_pb"].__set__
+_set_header = _Header.__dict__["_pb"].__set__
+
+
+def _kv(pb: Any) -> _KV:
+    o = object.__new__(_KV)
+    _set_kv(o, pb)
+    return o
+
+
+class _Res:
+    __slots__ = ("_h", "_pb")
+    succeeded = property(attrgetter("_pb.succeeded"))
+
+    def __init__(self, pb: Any) -> None:
+        self._pb = pb
+        self._h = None
+
+    @property
+    def header(self) -> Any:
+        h = self._h
+        if h is None:
+            h = self._h = object.__new__(_Header)
+            _set_header(h, self._pb.header)
+        return h
+
+    @property
+    def kvs(self) -> Any:
+        return [_kv(kv) for kv in self._pb.kvs]
 
 
 class FloorTuned(Floor):
@@ -703,6 +834,7 @@ IMPLS: dict[str, type] = {
     c.name: c
     for c in (  # type: ignore[attr-defined]
         Floor,
+        FloorTyped,
         FloorTuned,
         Aetcd,
         AetcdTuned,
