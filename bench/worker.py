@@ -115,9 +115,10 @@ class Floor:
             n += 1
         return n
 
-    async def cas(self, key: bytes, old: bytes, new: bytes) -> bool:
+    def cas_request(self, key: bytes, old: bytes, new: bytes) -> Any:
+        """``txn(value(key) == old, put(key, new))`` as a message, built in the call."""
         pb = self.pb
-        req = pb.TxnRequest(
+        return pb.TxnRequest(
             compare=[
                 pb.Compare(
                     key=key,
@@ -128,6 +129,9 @@ class Floor:
             ],
             success=[pb.RequestOp(request_put=pb.PutRequest(key=key, value=new))],
         )
+
+    async def cas(self, key: bytes, old: bytes, new: bytes) -> bool:
+        req = self.cas_request(key, old, new)
         r = await self.kv.Txn(req, timeout=self.timeout, metadata=None, wait_for_ready=True)
         return r.succeeded
 
@@ -338,19 +342,7 @@ class FloorTyped(Floor):
         return n
 
     async def cas(self, key: bytes, old: bytes, new: bytes) -> bool:
-        pb = self.pb
-        k = self._key(key)
-        req = pb.TxnRequest(
-            compare=[
-                pb.Compare(
-                    key=k,
-                    target=pb.Compare.CompareTarget.VALUE,
-                    result=pb.Compare.CompareResult.EQUAL,
-                    value=old,
-                )
-            ],
-            success=[pb.RequestOp(request_put=pb.PutRequest(key=k, value=new))],
-        )
+        req = self.cas_request(self._key(key), old, new)
         return _Res(await self._call(self.kv.Txn, req)).succeeded
 
     async def watch(self, prefix: bytes, sink: harness.WatchSink) -> None:
