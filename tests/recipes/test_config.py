@@ -17,6 +17,11 @@ from aetcd import EventType
 from aetcd.recipes.config import ConfigChange, ConfigMirror, SubscriberOverflowError
 from aetcd.testing.pytest_plugin import EtcdServerFactory
 
+# How long a mirror may take to see a few writes. Generous: the blocking
+# client's run of these tests (tests/sync) hops threads for every watch
+# response, and on a loaded box one run once needed more than 5 s.
+CATCH_UP = 15.0
+
 
 async def take(changes: Any, n: int, timeout: float = 10.0) -> list[ConfigChange]:
     out: list[ConfigChange] = []
@@ -112,7 +117,7 @@ async def test_json_decode_keeps_last_good_value(
         changes = cfg.changes()
         await etcd_client.put(p + "a", '{"x": 2}')
         broken = await etcd_client.put(p + "a", "garbage")
-        await cfg.wait_for(broken.header.revision, timeout=5)
+        await cfg.wait_for(broken.header.revision, timeout=CATCH_UP)
         assert cfg["a"] == {"x": 2} and isinstance(cfg.invalid["a"], ValueError)
         await etcd_client.put(p + "a", "[1]")
         await etcd_client.put(p + "bad", "3")
@@ -138,7 +143,7 @@ async def test_slow_subscriber_overflows_others_unaffected(
         slow, fast = cfg.changes(max_pending=5), cfg.changes()
         for i in range(8):
             last = await etcd_client.put(p + str(i), "x")
-        await cfg.wait_for(last.header.revision, timeout=5)
+        await cfg.wait_for(last.header.revision, timeout=CATCH_UP)
         assert len(await take(fast, 8)) == 8
         held: list[ConfigChange] = []
         with pytest.raises(SubscriberOverflowError) as info:
