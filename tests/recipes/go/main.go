@@ -13,8 +13,7 @@
 //	pqueue-enqueue NAME VALUE PRIO    pqueue-dequeue NAME          -> VALUE
 //	barrier-hold NAME                 barrier-release NAME         barrier-wait NAME
 //	dbarrier-enter HANDLE NAME COUNT  dbarrier-leave HANDLE
-//	rlock HANDLE NAME                 lock HANDLE NAME             unlock HANDLE  -> KEY (lock, rlock)
-//	lease                             -> the session's lease ID (decimal)
+//	rlock HANDLE NAME                 lock HANDLE NAME             unlock HANDLE
 package main
 
 import (
@@ -54,8 +53,6 @@ func (d *driver) run(id string, args []string) (string, error) {
 		return nil
 	}
 	switch args[0] {
-	case "lease":
-		return strconv.FormatInt(int64(d.session.Lease()), 10), nil
 	case "queue-enqueue":
 		if err := need(3); err != nil {
 			return "", err
