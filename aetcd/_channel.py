@@ -297,6 +297,12 @@ class Transport:
         return self._guard_until != 0.0 and time.monotonic() < self._guard_until
 
     def _metadata_for(self, request: Any) -> tuple[tuple[str, str], ...] | None:
+        if self.metadata is not None and type(request) is Credentials:
+            # Authenticate never carries the token it replaces: etcd before 3.5
+            # checks any token a request carries, so an expired one would make
+            # the refresh itself fail with "invalid auth token" (etcd #12165;
+            # Go's refreshToken clears the token first for the same reason).
+            return None
         if self._guard_until == 0.0 and self.config.require_leader is None:
             return self.metadata  # never guarded yet: nothing to look at per request
         kind = type(request)
