@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -36,7 +37,7 @@ async def cluster_client(etcd_cluster: EtcdCluster) -> AsyncIterator[aetcd.Clien
 
 async def test_status_fields(etcd_client: aetcd.Client, etcd_server: EtcdServer) -> None:
     status = await etcd_client.status()
-    assert status.version.startswith("3.5")
+    assert re.fullmatch(r"3\.\d+\.\d+", status.version), status.version  # 3.5, or 3.4 (server34)
     assert status.leader != 0
     assert status.is_leader  # a one-member cluster leads itself
     assert status.member_id == status.header.member_id == await etcd_server.member_id()
@@ -71,7 +72,7 @@ async def test_status_of_unreachable_endpoint_times_out(etcd_client: aetcd.Clien
     with pytest.raises(aetcd.DeadlineExceededError):
         await etcd_client.status("127.0.0.1:1", timeout=0.3)
     # The client itself is unaffected.
-    assert (await etcd_client.status()).version.startswith("3.5")
+    assert (await etcd_client.status()).version.startswith("3.")
 
 
 # -- hash_kv ------------------------------------------------------------------
