@@ -302,14 +302,19 @@ class FloorTyped(Floor):
 
         self.rpc_error = grpc.aio.AioRpcError
 
+    @staticmethod
+    def _bytes(value: Any) -> bytes:
+        if type(value) is bytes:
+            return value
+        if isinstance(value, str):
+            return value.encode()
+        raise TypeError("expected str or bytes")
+
     def _key(self, key: Any) -> bytes:
-        if type(key) is bytes:
-            if not key:
-                raise ValueError("key is empty")
-            return key
-        if isinstance(key, str):
-            return key.encode()
-        raise TypeError("key must be str or bytes")
+        k = self._bytes(key)
+        if not k:
+            raise ValueError("key is empty")
+        return k
 
     async def _call(self, method: Any, req: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -322,7 +327,7 @@ class FloorTyped(Floor):
             raise RuntimeError(exc.details()) from exc
 
     async def put(self, key: bytes, value: bytes) -> int:
-        req = self.pb.PutRequest(key=self._key(key), value=self._key(value))
+        req = self.pb.PutRequest(key=self._key(key), value=self._bytes(value))
         r = _Res(await self._call(self.kv.Put, req))
         return r.header.revision
 

@@ -7,13 +7,27 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from types import TracebackType
 from typing import Any
 
 import pytest
 
 from aetcd.testing import find_etcdctl_binary
+
+BLOCKED = 0.3  # how long we watch something that must stay blocked
+
+
+async def blocked(aw: Awaitable[object]) -> asyncio.Task[object]:
+    """Start *aw* and check that it does not finish within BLOCKED seconds."""
+
+    async def run() -> object:
+        return await aw
+
+    task = asyncio.create_task(run())
+    done, _ = await asyncio.wait({task}, timeout=BLOCKED)
+    assert not done, "should have been blocked"
+    return task
 
 
 class Child:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable
 
 import pytest
+from recipe_helpers import BLOCKED, blocked
 
 import aetcd
 from aetcd.recipes.contrib import (
@@ -17,20 +17,6 @@ from aetcd.recipes.contrib import (
     RWMutex,
     TooManyClientsError,
 )
-
-BLOCKED = 0.3  # how long we watch something that must stay blocked
-
-
-async def blocked(aw: Awaitable[object]) -> asyncio.Task[object]:
-    """Start *aw* and check that it does not finish within BLOCKED seconds."""
-
-    async def run() -> object:
-        return await aw
-
-    task = asyncio.create_task(run())
-    done, _ = await asyncio.wait({task}, timeout=BLOCKED)
-    assert not done, "should have been blocked"
-    return task
 
 
 async def keys_under(client: aetcd.Client, prefix: str) -> list[bytes]:

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 
 import pytest
+from recipe_helpers import BLOCKED, blocked
 
 import aetcd
 from aetcd.recipes.contrib import Barrier, DoubleBarrier, PriorityQueue, Queue, RWMutex
@@ -32,7 +33,6 @@ SOURCE = Path(__file__).resolve().parent / "go"
 GOPATH = Path("/usr/share/gocode")
 RECIPES = GOPATH / "src" / "go.etcd.io" / "etcd" / "contrib" / "recipes"
 BINARY = ROOT / ".go-interop" / "recipes"
-BLOCKED = 0.5  # how long something that must stay blocked is watched
 STEP = 20.0  # bound on any one step that must complete
 
 
@@ -101,15 +101,23 @@ class GoRecipes:
         assert self.proc.stdout is not None
         while line := await self.proc.stdout.readline():
             ident, status, *rest = line.decode().rstrip("\n").split(" ", 2)
+            future = self._pending.pop(ident, None)
+            if future is None or status not in ("ok", "err"):
+                # Every command still waiting fails now, not at its timeout.
+                self._fail_all(RuntimeError(f"unexpected line from the Go driver: {line!r}"))
+                return
             value = rest[0] if rest else ""
-            future = self._pending.pop(ident)
             if status == "ok":
                 future.set_result(value)
             else:
                 future.set_exception(RuntimeError(f"Go: {value}"))
-        error = EOFError(f"the Go driver ended: {await self._stderr()}")
-        for future in self._pending.values():
-            future.set_exception(error)
+        self._fail_all(EOFError(f"the Go driver ended: {await self._stderr()}"))
+
+    def _fail_all(self, error: BaseException) -> None:
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
 
     def send(self, *command: str) -> asyncio.Future[str]:
         """Start *command* in the Go process; the future ends with its reply."""
@@ -161,14 +169,6 @@ async def go(
         await driver.close()
 
 
-async def stays_blocked(aw: Awaitable[object]) -> asyncio.Future[object]:
-    """*aw* as a future, after checking that it does not end within BLOCKED seconds."""
-    future = asyncio.ensure_future(aw)
-    done, _ = await asyncio.wait({future}, timeout=BLOCKED)
-    assert not done, f"should have been blocked: {future}"
-    return future
-
-
 async def done(aw: Awaitable[object]) -> object:
     async with asyncio.timeout(STEP):
         return await aw
@@ -203,10 +203,10 @@ async def test_queue_is_one_fifo_for_both(
     assert await done(queue.dequeue()) == b"g2"
 
     # Each side, waiting on an empty queue, gets what the other enqueues.
-    go_waiting = await stays_blocked(go.send("queue-dequeue", name))
+    go_waiting = await blocked(go.send("queue-dequeue", name))
     await queue.enqueue(b"a3")
     assert await done(go_waiting) == "a3"
-    aetcd_waiting = await stays_blocked(queue.dequeue())
+    aetcd_waiting = await blocked(queue.dequeue())
     await go.call("queue-enqueue", name, "g3")
     assert await done(aetcd_waiting) == b"g3"
     assert (await etcd_client.get(name + "/", prefix=True)).kvs == []
@@ -247,12 +247,12 @@ async def test_barrier_held_by_one_side_blocks_the_other(
     barrier = Barrier(etcd_client, name)
 
     await go.call("barrier-hold", name)
-    waiting = await stays_blocked(barrier.wait())
+    waiting = await blocked(barrier.wait())
     await go.call("barrier-release", name)
     await done(waiting)
 
     assert await barrier.hold()
-    go_waiting = await stays_blocked(go.send("barrier-wait", name))
+    go_waiting = await blocked(go.send("barrier-wait", name))
     assert await barrier.release()
     await done(go_waiting)
     await go.call("barrier-wait", name)  # released: returns at once
@@ -265,15 +265,15 @@ async def test_double_barrier_with_participants_of_both(
     first = DoubleBarrier(etcd_client, name, 4)
     last = DoubleBarrier(etcd_client, name, 4)
 
-    entering = [await stays_blocked(first.enter())]
-    entering.append(await stays_blocked(go.send("dbarrier-enter", "g1", name, "4")))
-    entering.append(await stays_blocked(go.send("dbarrier-enter", "g2", name, "4")))
+    entering = [await blocked(first.enter())]
+    entering.append(await blocked(go.send("dbarrier-enter", "g1", name, "4")))
+    entering.append(await blocked(go.send("dbarrier-enter", "g2", name, "4")))
     await done(last.enter())  # the fourth lets everyone in
     await done(asyncio.gather(*entering))
 
-    leaving = [await stays_blocked(go.send("dbarrier-leave", "g1"))]
-    leaving.append(await stays_blocked(first.leave()))
-    leaving.append(await stays_blocked(go.send("dbarrier-leave", "g2")))
+    leaving = [await blocked(go.send("dbarrier-leave", "g1"))]
+    leaving.append(await blocked(first.leave()))
+    leaving.append(await blocked(go.send("dbarrier-leave", "g2")))
     await done(last.leave())  # the last to leave lets everyone out
     await done(asyncio.gather(*leaving))
     assert (await etcd_client.get(name + "/", prefix=True)).kvs == []
@@ -295,15 +295,15 @@ async def test_rwmutex_readers_share_and_writers_exclude_across_sides(
 
     # A Go writer queues behind both readers, then an aetcd writer behind it.
     start = (await etcd_client.get("x")).header.revision
-    go_writer = await stays_blocked(go.send("lock", "w1", name))
+    go_writer = await blocked(go.send("lock", "w1", name))
     assert (await key_under(etcd_client, name + "/write/", start)).startswith(
         rw.prefix + b"write/"
     )
     writer = rw.write_lock()
-    aetcd_writer = await stays_blocked(writer.acquire())
+    aetcd_writer = await blocked(writer.acquire())
 
     # A late Go reader waits for the older writers too (writers do not starve).
-    late_reader = await stays_blocked(go.send("rlock", "r2", name))
+    late_reader = await blocked(go.send("rlock", "r2", name))
 
     await reader.release()
     await asyncio.sleep(BLOCKED)
@@ -313,7 +313,7 @@ async def test_rwmutex_readers_share_and_writers_exclude_across_sides(
     assert not aetcd_writer.done() and not late_reader.done()
     # An aetcd reader arriving while the Go writer holds waits for it.
     late = rw.read_lock()
-    late_aetcd_reader = await stays_blocked(late.acquire())
+    late_aetcd_reader = await blocked(late.acquire())
 
     await go.call("unlock", "w1")
     await done(aetcd_writer)
